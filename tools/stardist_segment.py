@@ -33,7 +33,8 @@ PRETRAINED_2D = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018")
 PRETRAINED_3D = ("3D_demo",)
 
 BIG_IMAGE_PIXELS = 2048 * 2048
-"""Images with more pixels (voxels) than this are predicted block by block."""
+"""Images with more pixels (voxels) than this are predicted block by block
+(``predict_instances_big``) when every axis is at least ``BLOCK_SIZE`` long."""
 
 BLOCK_SIZE = 1024
 BLOCK_OVERLAP = 128
@@ -212,20 +213,24 @@ def _normalize(data: np.ndarray) -> np.ndarray:
 
 def _predict(net: Any, data: np.ndarray, kwargs: dict[str, Any]) -> np.ndarray:
     axes = "YX" if data.ndim == 2 else "ZYX"
-    if data.size > BIG_IMAGE_PIXELS:
-        block = [min(BLOCK_SIZE, s) for s in data.shape]
-        overlap = [min(BLOCK_OVERLAP, max(b // 4, 0)) for b in block]
+    if data.size > BIG_IMAGE_PIXELS and min(data.shape) >= BLOCK_SIZE:
+        # Blocks are predicted one by one and objects cut by a block edge are taken from the
+        # neighbouring block: memory stays bounded, the result matches a whole-image run.
         labels, _ = net.predict_instances_big(
             data,
             axes=axes,
-            block_size=block,
-            min_overlap=overlap,
-            context=overlap,
+            block_size=BLOCK_SIZE,
+            min_overlap=BLOCK_OVERLAP,
+            context=BLOCK_OVERLAP,
             show_progress=True,
             **kwargs,
         )
     else:
-        labels, _ = net.predict_instances(data, axes=axes, show_tile_progress=False, **kwargs)
+        # A long, thin image is split into tiles for the network only (one NMS at the end).
+        n_tiles = tuple(max(1, -(-s // BLOCK_SIZE)) for s in data.shape)
+        labels, _ = net.predict_instances(
+            data, axes=axes, n_tiles=n_tiles, show_tile_progress=False, **kwargs
+        )
     return np.asarray(labels, dtype=np.int32)
 
 

@@ -9,7 +9,7 @@ offset, gamma, extra noise). No real image is used, for training or for choosing
 
 Run it from the repository root::
 
-    python -m tools.train_stardist                      # the bundled model (about 40 min, 2 CPUs)
+    python -m tools.train_stardist                      # the bundled model (about 25 min, 2 CPUs)
     python -m tools.train_stardist --epochs 5 --out /tmp/sd_try   # a quick trial
 
 The result is a StarDist model folder (``config.json``, ``thresholds.json``,
@@ -160,10 +160,10 @@ def f1_on_real_image(model: object) -> dict:
 def train(
     out: Path,
     *,
-    epochs: int = 40,
+    epochs: int = 60,
     steps_per_epoch: int = 50,
-    n_train: int = 64,
-    n_val: int = 6,
+    n_train: int = 128,
+    n_val: int = 5,
     learning_rate: float = 1e-3,
     seed: int = 0,
     report_real: bool = True,
@@ -275,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point: ``python -m tools.train_stardist [--epochs N] [--out DIR]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=MODELS_DIR / MODEL_NAME)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--steps", type=int, default=50, help="steps per epoch")
-    parser.add_argument("--n-train", type=int, default=64)
-    parser.add_argument("--n-val", type=int, default=6)
+    parser.add_argument("--n-train", type=int, default=128)
+    parser.add_argument("--n-val", type=int, default=5)
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-real", action="store_true", help="skip the real-image score")
