@@ -130,8 +130,9 @@ def print_table(results: dict) -> None:
             for s in results["sets"]
         ]
         table.add_row(method, *cells, f"{row['seconds_1024x1024']:.2f}")
-    Console().print(table)
-    Console().print(results["machine"])
+    console = Console(width=140)
+    console.print(table)
+    console.print(results["machine"])
 
 
 def main(argv: list[str] | None = None) -> int:
