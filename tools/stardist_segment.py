@@ -29,7 +29,8 @@ from tools.registry import tool
 from tools.types import Image, Labels
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "models" / "stardist2d_bia"
-PRETRAINED_2D = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018")
+# 2D_versatile_he is left out: it expects RGB H&E images, this tool takes one channel.
+PRETRAINED_2D = ("2D_versatile_fluo", "2D_paper_dsb2018")
 PRETRAINED_3D = ("3D_demo",)
 
 BIG_IMAGE_PIXELS = 2048 * 2048
@@ -84,7 +85,7 @@ def load_model(model: str = "bundled") -> Any:
     ----------
     model : str
         ``"bundled"`` for bia's offline model, a pretrained StarDist name
-        (``"2D_versatile_fluo"``, ``"2D_versatile_he"``, ``"2D_paper_dsb2018"``, ``"3D_demo"``;
+        (``"2D_versatile_fluo"``, ``"2D_paper_dsb2018"``, ``"3D_demo"``;
         downloaded on first use), or the path of a StarDist model folder (with
         ``config.json`` and ``weights_best.h5``), 2D or 3D.
 
