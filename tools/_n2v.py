@@ -53,7 +53,7 @@ class BlindSpotConfig:
 
     patch_size: int = 64
     epochs: int = 10
-    steps_per_epoch: int = 40
+    steps_per_epoch: int = 30
     batch_size: int = 16
     depth: int = 2
     n_first: int = 16
