@@ -273,7 +273,9 @@ def top_hat(
         )
         z_line = np.ones((2 * int(radii[0]) + 1, 1, 1), dtype=bool)
         footprint = [(fp[np.newaxis], n) for fp, n in in_plane] + [(z_line, 1)]
-    return np.asarray(white_tophat(data, footprint), dtype=np.float32)
+    padded, inner = pad_for_opening(data, tuple(2 * int(r) + 1 for r in radii))
+    opened = padded - white_tophat(padded, footprint, mode="nearest")
+    return (data - opened[inner]).astype(np.float32)
 
 
 @tool(category="background")
@@ -315,33 +317,94 @@ def rolling_ball_background(
 
 def _rolling_ball_plane(plane: np.ndarray, radius: float) -> np.ndarray:
     """Background of one 2D plane; large balls roll on a shrunken image, as in ImageJ."""
-    from skimage.restoration import ellipsoid_kernel, rolling_ball
-
     low, high = float(plane.min()), float(plane.max())
     if high == low:
         return plane.copy()  # a flat plane is all background
     scale = (high - low) / 255.0
     surface = (plane - low) / scale
     # ImageJ's shrink factors: the background is smooth at the ball's scale, so it is found on
-    # a block-minimum image and interpolated back; radius 50 on 512x512 goes from 11 s to 0.1 s
-    # for a mean difference of ~0.2% of the intensity range.
+    # a block-minimum image and interpolated back; radius 50 on 512x512 takes 0.1 s instead of
+    # seconds, for an error of a fraction of a percent of the intensity range.
     shrink = 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
     shrink = min(shrink, max(1, min(plane.shape) // 8))
     if shrink == 1:
-        background = rolling_ball(surface, radius=radius)
-    else:
-        h = -(-plane.shape[0] // shrink) * shrink
-        w = -(-plane.shape[1] // shrink) * shrink
-        padded = np.pad(surface, ((0, h - plane.shape[0]), (0, w - plane.shape[1])), mode="edge")
-        small = padded.reshape(h // shrink, shrink, w // shrink, shrink).min(axis=(1, 3))
-        half = max(1, round(radius / shrink))
-        # Same ball in original units: 'half' pixels wide here, 'radius' intensity units high.
-        kernel = ellipsoid_kernel((2 * half + 1, 2 * half + 1), radius)
-        coarse = rolling_ball(small, kernel=kernel)
-        zoom = (h / small.shape[0], w / small.shape[1])
-        upsampled = ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)
-        background = np.minimum(upsampled[: plane.shape[0], : plane.shape[1]], surface)
+        return _ball_opening(surface, radius, radius) * scale + low
+    h = -(-plane.shape[0] // shrink) * shrink
+    w = -(-plane.shape[1] // shrink) * shrink
+    padded = np.pad(surface, ((0, h - plane.shape[0]), (0, w - plane.shape[1])), mode="edge")
+    small = padded.reshape(h // shrink, shrink, w // shrink, shrink).min(axis=(1, 3))
+    # The same ball in original units: radius/shrink pixels wide here, 'radius' levels high.
+    coarse = _ball_opening(small, radius / shrink, radius)
+    upsampled = _upsample_linear(coarse, shrink, plane.shape)
+    background = np.minimum(upsampled, surface)
     return background * scale + low
+
+
+def _ball_opening(surface: np.ndarray, radius: float, height: float) -> np.ndarray:
+    """Grey opening by a half-ellipsoid ``radius`` pixels wide and ``height`` high.
+
+    The opening is the upper envelope of every position the ball reaches from below, so it
+    follows tilted planes exactly (a ramp is all background), unlike the ball's apex alone.
+    """
+    half = max(1, int(radius))
+    grid = np.mgrid[-half : half + 1, -half : half + 1]
+    d2 = (grid**2).sum(axis=0) / max(radius, 1.0) ** 2
+    footprint = d2 <= 1.0
+    heights = np.where(footprint, height * np.sqrt(np.clip(1.0 - d2, 0.0, None)), 0.0)
+    # Padding by odd reflection continues a gradient straight past the border; a constant
+    # edge would be a ridge the ball cannot climb, leaving a false band along the bright side.
+    padded, inner = pad_for_opening(surface, (half, half))
+    opened = ndi.grey_opening(padded, footprint=footprint, structure=heights, mode="nearest")
+    return opened[inner]
+
+
+def pad_for_opening(
+    data: np.ndarray, widths: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Pad an image so that a morphological opening is not fooled by the border.
+
+    A constant or mirrored edge turns a gradient that rises towards the border into a ridge
+    that the structuring element cannot climb, leaving a false band of foreground. Odd
+    reflection continues the gradient straight past the border, but would turn objects near
+    the border into deep dips; so the padding is never below the odd reflection of the
+    image's object-free lower envelope (a minimum filter as wide as the padding).
+
+    Returns
+    -------
+    padded : ndarray
+        The padded image.
+    inner : tuple of slice
+        Where the original image lies in ``padded``.
+    """
+    widths = tuple(max(0, int(w)) for w in widths)
+    envelope = ndi.minimum_filter(data, size=[2 * w + 1 for w in widths], mode="nearest")
+    pad = [(w, w) for w in widths]
+    padded = np.maximum(
+        np.pad(data, pad, mode="reflect", reflect_type="odd"),
+        np.pad(envelope, pad, mode="reflect", reflect_type="odd"),
+    )
+    inner = tuple(slice(w, w + n) for w, n in zip(widths, data.shape, strict=True))
+    return padded, inner
+
+
+def _upsample_linear(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Blow a block-reduced 2D image back up by linear interpolation from block centres.
+
+    Values beyond the outermost centres are extrapolated linearly, so a gradient keeps rising
+    into the last half block instead of levelling off.
+    """
+    out = coarse
+    for axis, n in enumerate(shape):
+        m = out.shape[axis]
+        position = (np.arange(n) + 0.5) / factor - 0.5  # in coarse pixel units
+        left = np.clip(np.floor(position).astype(int), 0, max(m - 2, 0))
+        right = np.minimum(left + 1, m - 1)
+        weight = position - left if m > 1 else np.zeros(n)
+        shape_w = [1, 1]
+        shape_w[axis] = n
+        weight = weight.reshape(shape_w)
+        out = np.take(out, left, axis=axis) * (1 - weight) + np.take(out, right, axis=axis) * weight
+    return out
 
 
 def _check_fits(footprint: np.ndarray, shape: tuple[int, ...], name: str) -> None:
