@@ -184,3 +184,16 @@ def test_track_objects_runs_through_the_registry(tmp_path):
     assert table["track_id"].nunique() == 1 and "centroid_x_um" in table.columns
     with pytest.raises(ToolCallError, match="method"):
         tool_.validate({"labels_movie": "cells", "method": "hungarian"})
+
+
+def test_every_tool_of_issue_4_is_registered_with_a_schema():
+    import tools
+
+    registry = tools.load_all()
+    names = ["track_objects", "track_features", "mean_squared_displacement", "score_tracking",
+             "measure_surfaces", "export_surface_meshes", "average_precision",
+             "segmentation_quality", "bland_altman", "correlate"]
+    for name in names:
+        schema = registry.get(name).openai_schema()["function"]
+        assert schema["parameters"]["properties"], name
+        assert "pixel_size" not in schema["parameters"]["properties"], name

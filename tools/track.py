@@ -447,11 +447,12 @@ def write_ctc_result(
 # --------------------------------------------------------------------------------------------
 
 
+@tool(category="quality")
 def score_tracking(
-    labels_movie: np.ndarray,
-    tracks: pd.DataFrame,
-    gt_labels: np.ndarray,
-    gt_tracks: pd.DataFrame,
+    labels_movie: Labels,
+    tracks: Table,
+    gt_labels: Labels,
+    gt_tracks: Table,
 ) -> dict[str, float]:
     """Score tracks against ground truth with traccuracy: TRA and the AOGM error counts.
 
