@@ -161,12 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    import laptrack
-    import traccuracy
+    from importlib.metadata import version
 
     out.write_text(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
-        "versions": {"laptrack": laptrack.__version__, "traccuracy": traccuracy.__version__},
+        "versions": {p: version(p) for p in ("laptrack", "traccuracy", "scikit-image")},
         "seeds": seeds, "frames": frames, "seconds_total": time.perf_counter() - start,
         "summary": rows, "runs": records,
     }, indent=1))
