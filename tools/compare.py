@@ -21,7 +21,7 @@ from scipy import stats
 
 from tools.errors import InputError
 from tools.registry import tool
-from tools.types import Table
+from tools.types import OutputPath, Table
 
 __all__ = ["bland_altman", "bland_altman_plot", "correlate", "paired_values"]
 
@@ -137,7 +137,7 @@ def bland_altman(
     column_b: str,
     other: Table | None = None,
     on: str | None = None,
-    plot_path: str | None = None,
+    plot_path: OutputPath | None = None,
 ) -> dict[str, Any]:
     """Agreement of two measurement methods: bias and 95% limits of agreement (Bland-Altman).
 

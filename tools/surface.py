@@ -26,7 +26,7 @@ from tools.checks import check_labels, check_spacing
 from tools.errors import InputError
 from tools.measure import unit_suffix
 from tools.registry import tool
-from tools.types import Labels, PixelSize, Table
+from tools.types import Labels, OutputPath, PixelSize, Table
 
 __all__ = [
     "export_surface_meshes",
@@ -259,7 +259,7 @@ def write_obj(
 @tool(category="export")
 def export_surface_meshes(
     labels: Labels,
-    path: str,
+    path: OutputPath,
     file_format: Literal["ply", "obj"] | None = None,
     smoothing: Annotated[float, Ge(0)] = 1.0,
     pixel_size: PixelSize | None = None,
