@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -10,9 +11,9 @@ import pandas as pd
 import pytest
 from annotated_types import Ge, Gt, Interval, Le, Lt
 
-from tools.errors import ToolCallError
+from tools.errors import InputError, PathNotAllowedError, ToolCallError
 from tools.registry import Registry, get_tool, tool
-from tools.types import Image, ImageMeta, Labels, PixelSize, Table
+from tools.types import Image, ImageMeta, Labels, OutputPath, PixelSize, Table
 from tools.workspace import Workspace
 
 REG = Registry()
@@ -306,3 +307,44 @@ def test_real_tools_are_registered_with_schemas() -> None:
         schema = registry.get(name).openai_schema()
         assert schema["function"]["parameters"]["properties"], name
         json.dumps(schema)  # serialisable as sent to a model
+
+
+@tool(category="test", registry=REG)
+def write_note(text: str, path: OutputPath, extra: OutputPath | None = None) -> str:
+    """Write a text file, as plot and mesh exporters do.
+
+    Parameters
+    ----------
+    text : str
+        What to write.
+    path : OutputPath
+        The file to write.
+    extra : OutputPath, optional
+        A second file.
+    """
+    Path(path).write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["../escape.txt", "/etc/evil.txt", "sub/dir.txt", "..", ".hidden", "a\x00b", ""]
+)
+def test_output_paths_from_a_model_stay_in_the_session_folder(tmp_path, name: str) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    with pytest.raises(PathNotAllowedError, match="not allowed"):
+        REG.run(ws, "write_note", {"text": "x", "path": name})
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_output_path_is_written_in_the_session_folder_once(tmp_path) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    schema = get_tool(write_note).openai_schema()["function"]["parameters"]
+    assert "session folder" in schema["properties"]["path"]["description"]
+    assert schema["required"] == ["text", "path"]
+    result = REG.run(ws, "write_note", {"text": "hello", "path": "note.txt"})
+    assert Path(result.value) == ws.session_dir / "note.txt"
+    assert (ws.session_dir / "note.txt").read_text() == "hello"
+    assert ws.files == [ws.session_dir / "note.txt"]
+    with pytest.raises(InputError, match="already exists"):
+        REG.run(ws, "write_note", {"text": "again", "path": "note.txt"})
+    assert (ws.session_dir / "note.txt").read_text() == "hello"

@@ -35,7 +35,7 @@ import pydantic
 
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
-from tools.types import ArtifactRole, PixelSize
+from tools.types import ArtifactRole, OutputFileRole, PixelSize
 
 if TYPE_CHECKING:
     from tools.workspace import Workspace
@@ -43,13 +43,16 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-ParamKind = Literal["artifact", "pixel_size", "value"]
+ParamKind = Literal["artifact", "pixel_size", "output_path", "value"]
 
 _ARTIFACT_HELP = {
     "image": "Name of an image in the workspace, or a path to an image file.",
     "labels": "Name of a label image in the workspace, or a path to a label image file.",
     "table": "Name of a table in the workspace, or a path to a CSV file.",
 }
+
+
+_OUTPUT_HELP = "A file name (no folders); the file is written to the session folder."
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,13 @@ def _artifact_role(annotation: Any) -> ArtifactRole | None:
             if isinstance(meta, ArtifactRole):
                 return meta
     return None
+
+
+def _is_output_path(annotation: Any) -> bool:
+    base, _ = _strip_optional(annotation)
+    return typing.get_origin(base) is typing.Annotated and any(
+        isinstance(meta, OutputFileRole) for meta in typing.get_args(base)[1:]
+    )
 
 
 def _is_pixel_size(annotation: Any) -> bool:
@@ -250,7 +260,10 @@ class Tool:
             annotation = hints[pname]
             role = _artifact_role(annotation)
             kind: ParamKind = (
-                "artifact" if role else "pixel_size" if _is_pixel_size(annotation) else "value"
+                "artifact" if role
+                else "pixel_size" if _is_pixel_size(annotation)
+                else "output_path" if _is_output_path(annotation)
+                else "value"
             )
             if entry is None and kind != "pixel_size":
                 raise TypeError(f"tool {self.name!r}: parameter {pname!r} is not documented")
@@ -287,6 +300,10 @@ class Tool:
                 _, optional = _strip_optional(p.annotation)
                 annotation: Any = str | None if optional else str
                 description = f"{_ARTIFACT_HELP[p.artifact_kind or 'image']} {p.description}"
+            elif p.kind == "output_path":
+                _, optional = _strip_optional(p.annotation)
+                annotation = str | None if optional else str
+                description = f"{_OUTPUT_HELP} {p.description}"
             else:
                 annotation = p.annotation
                 description = p.description
@@ -456,6 +473,9 @@ class Tool:
         for p in self.params:
             if p.kind == "value":
                 call_kwargs[p.name] = values[p.name]
+            elif p.kind == "output_path":
+                name = values[p.name]
+                call_kwargs[p.name] = None if name is None else str(workspace.output_file(name))
             elif p.kind == "pixel_size":
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
