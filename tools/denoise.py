@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -196,9 +197,13 @@ def denoise_wavelet(
     low, high = _robust_range(data)
     scaled = (data - low) / (high - low)
     sigma = None if noise_sigma is None else float(noise_sigma) / (high - low)
-    result = skimage_wavelet(
-        scaled, sigma=sigma, wavelet=wavelet, mode="soft", method=method, rescale_sigma=True
-    )
+    with warnings.catch_warnings():
+        # A stack with few planes is shorter along Z than one wavelet level; PyWavelets warns
+        # about boundary effects, but the in-plane shrinkage still works (tested on 12 planes).
+        warnings.filterwarnings("ignore", message="Level value of", category=UserWarning)
+        result = skimage_wavelet(
+            scaled, sigma=sigma, wavelet=wavelet, mode="soft", method=method, rescale_sigma=True
+        )
     return (result * (high - low) + low).astype(np.float32)
 
 
@@ -301,9 +306,11 @@ def choose_denoiser(
     sigma = float(estimate_sigma(scaled))
     candidates = []
     for method, (function, grid) in _auto_candidates(scaled, chosen, sigma).items():
-        _, (tested, losses) = calibrate_denoiser(
-            scaled, function, denoise_parameters=grid, extra_output=True
-        )
+        with warnings.catch_warnings():  # wavelets on short stacks: see denoise_wavelet
+            warnings.filterwarnings("ignore", message="Level value of", category=UserWarning)
+            _, (tested, losses) = calibrate_denoiser(
+                scaled, function, denoise_parameters=grid, extra_output=True
+            )
         candidates += [
             {"method": method, "parameters": dict(p), "loss": float(loss)}
             for p, loss in zip(tested, losses, strict=True)
@@ -352,7 +359,9 @@ def denoise_auto(
     scaled = ((data - low) / (high - low)).astype(np.float64)
     sigma = choice["noise_sigma_estimate"] / (high - low)
     function, _ = _auto_candidates(scaled, [choice["method"]], sigma)[choice["method"]]
-    result = function(scaled, **choice["parameters"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Level value of", category=UserWarning)
+        result = function(scaled, **choice["parameters"])
     choice["candidates"] = choice["candidates"][:8]  # enough to see the ranking
     return (result * (high - low) + low).astype(np.float32), choice
 
