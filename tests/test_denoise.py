@@ -21,7 +21,7 @@ from tools.denoise import (
     denoise_tv,
     denoise_wavelet,
 )
-from tools.errors import InputError
+from tools.errors import InputError, PathNotAllowedError
 from tools.registry import get_tool
 from tools.synthetic import noisy_clean_pair
 from tools.workspace import Workspace
@@ -123,7 +123,7 @@ def test_denoise_auto_on_a_stack(pair_3d):
         (lambda img: denoise_tv(img[None, None]), "must be 2D or 3D, got 4D"),
         (lambda img: denoise_n2v(img, mask_fraction=0.6), "mask_fraction"),
         (lambda img: denoise_n2v(img[:4, :4]), "too small"),
-        (lambda img: denoise_n2v(img, model_name="../x"), "model_name"),
+        (lambda img: denoise_n2v(img, save_model="/tmp/.."), "must name a new folder"),
         (lambda img: apply_care_model(img, "/nonexistent/model"), "not a CARE model folder"),
     ],
 )
@@ -164,7 +164,7 @@ def n2v_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     out = denoise_n2v(
         pair.noisy, epochs=4, steps_per_epoch=10, batch_size=8, patch_size=32, depth=1,
-        save_dir=str(folder), model_name="tiny",
+        save_model=str(folder / "tiny"),
     )
     return pair, out, folder / "tiny"
 
@@ -177,6 +177,19 @@ def test_n2v_improves_psnr_and_saves_a_care_model(n2v_run):
     assert (model_dir / "config.json").is_file() and (model_dir / "weights_best.h5").is_file()
     record = json.loads((model_dir / "blind_spot_training.json").read_text())
     assert len(record["epoch_losses"]) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_n2v_saves_its_model_in_the_session_folder_through_the_registry(tmp_path):
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    ws.add("noisy", noisy_clean_pair((32, 32), photons=20.0, seed=2).noisy, kind="image")
+    args = {"image": "noisy", "epochs": 1, "steps_per_epoch": 2, "batch_size": 2,
+            "patch_size": 16, "depth": 1, "save_model": "my_n2v"}
+    get_tool(denoise_n2v).run(ws, args)
+    assert (ws.session_dir / "my_n2v" / "config.json").is_file()
+    with pytest.raises(PathNotAllowedError):
+        get_tool(denoise_n2v).run(ws, {**args, "save_model": "../escape"})
 
 
 @pytest.mark.slow

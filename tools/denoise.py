@@ -18,7 +18,7 @@ from skimage.restoration import denoise_nl_means, estimate_sigma
 from tools.checks import check_image
 from tools.errors import InputError
 from tools.registry import tool
-from tools.types import Image
+from tools.types import Image, OutputPath
 
 
 @tool(category="denoise")
@@ -376,8 +376,7 @@ def denoise_n2v(
     depth: Annotated[int, Ge(1)] = 2,
     mask_fraction: Annotated[float, Gt(0)] = 0.02,
     seed: int = 0,
-    save_dir: str | None = None,
-    model_name: str = "n2v",
+    save_model: OutputPath | None = None,
 ) -> Image:
     """Denoise by training a Noise2Void network on the image itself (no clean image needed).
 
@@ -404,11 +403,9 @@ def denoise_n2v(
         Fraction of pixels hidden (blind spots) in each patch; 0.005 to 0.05.
     seed : int
         Seed of patch sampling, masking and weight initialisation: same seed, same model.
-    save_dir : str, optional
-        Folder to save the trained model in (a CARE model folder named ``model_name``, which
-        apply_care_model can load). Not saved when left out.
-    model_name : str
-        Name of the saved model folder.
+    save_model : OutputPath, optional
+        Name of a new folder to save the trained model in, as a CARE model folder that
+        apply_care_model can load (e.g. "n2v_model"). Not saved when left out.
 
     Returns
     -------
@@ -428,9 +425,11 @@ def denoise_n2v(
     ):
         if int(value) != value or value < low:
             raise InputError(f"{name} must be an integer >= {low}, got {value}")
-    if not MODEL_NAME.match(model_name):
+    folder = None if save_model is None else Path(save_model)
+    if folder is not None and (folder.exists() or not MODEL_NAME.match(folder.name)):
         raise InputError(
-            f"model_name {model_name!r} must be letters, digits, '_', '-' or '.' (a folder name)"
+            f"save_model {save_model!r} must name a new folder (letters, digits, '_', '-', "
+            "'.')" + ("; it already exists" if folder.exists() else "")
         )
     if float(data.max()) == float(data.min()):
         return data.copy()  # a constant image has no noise to learn
@@ -439,11 +438,12 @@ def denoise_n2v(
         batch_size=int(batch_size), depth=int(depth), mask_fraction=float(mask_fraction),
         seed=int(seed),
     )
-    folder = None
-    if save_dir is not None:
-        folder = Path(save_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-    model, _ = train_blind_spot(data, config, save_dir=folder, name=model_name)
+    if folder is not None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    model, _ = train_blind_spot(
+        data, config, save_dir=None if folder is None else folder.parent,
+        name="n2v" if folder is None else folder.name,
+    )
     return predict_care(model, data, "YX" if data.ndim == 2 else "ZYX")
 
 
