@@ -13,7 +13,7 @@ from annotated_types import Ge, Gt, Interval, Le, Lt
 
 from tools.errors import InputError, PathNotAllowedError, ToolCallError
 from tools.registry import Registry, get_tool, tool
-from tools.types import Image, ImageMeta, Labels, OutputPath, PixelSize, Table
+from tools.types import Image, ImageMeta, InputPath, Labels, OutputPath, PixelSize, Table
 from tools.workspace import Workspace
 
 REG = Registry()
@@ -348,3 +348,31 @@ def test_output_path_is_written_in_the_session_folder_once(tmp_path) -> None:
     with pytest.raises(InputError, match="already exists"):
         REG.run(ws, "write_note", {"text": "again", "path": "note.txt"})
     assert (ws.session_dir / "note.txt").read_text() == "hello"
+
+
+@tool(category="test", registry=REG)
+def read_note(path: InputPath) -> str:
+    """Read a text file, as model loaders do.
+
+    Parameters
+    ----------
+    path : InputPath
+        The file to read.
+    """
+    return Path(path).read_text()
+
+
+def test_input_paths_from_a_model_are_confined_to_the_roots(tmp_path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.txt").write_text("inside")
+    (tmp_path / "secret.txt").write_text("outside")
+    ws = Workspace([root], output_root=tmp_path / "out")
+    assert REG.run(ws, "read_note", {"path": "ok.txt"}).value == "inside"
+    with pytest.raises(PathNotAllowedError):
+        REG.run(ws, "read_note", {"path": "../secret.txt"})
+    with pytest.raises(PathNotAllowedError):
+        REG.run(ws, "read_note", {"path": str(tmp_path / "secret.txt")})
+    with pytest.raises(Exception, match="does not exist"):
+        REG.run(ws, "read_note", {"path": "missing.txt"})
+    assert read_note(str(tmp_path / "secret.txt")) == "outside"  # direct calls are plain

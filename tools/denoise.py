@@ -18,7 +18,7 @@ from skimage.restoration import denoise_nl_means, estimate_sigma
 from tools.checks import check_image
 from tools.errors import InputError
 from tools.registry import tool
-from tools.types import Image, OutputPath
+from tools.types import Image, InputPath, OutputPath
 
 
 @tool(category="denoise")
@@ -450,7 +450,7 @@ def denoise_n2v(
 @tool(category="denoise")
 def apply_care_model(
     image: Image,
-    model_dir: str,
+    model_dir: InputPath,
     n_tiles: list[Annotated[int, Ge(1)]] | None = None,
 ) -> Image:
     """Restore an image with a trained CARE model (content-aware restoration) from a folder.

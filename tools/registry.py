@@ -35,7 +35,7 @@ import pydantic
 
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
-from tools.types import ArtifactRole, OutputFileRole, PixelSize
+from tools.types import ArtifactRole, InputFileRole, OutputFileRole, PixelSize
 
 if TYPE_CHECKING:
     from tools.workspace import Workspace
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-ParamKind = Literal["artifact", "pixel_size", "output_path", "value"]
+ParamKind = Literal["artifact", "pixel_size", "input_path", "output_path", "value"]
 
 _ARTIFACT_HELP = {
     "image": "Name of an image in the workspace, or a path to an image file.",
@@ -53,6 +53,7 @@ _ARTIFACT_HELP = {
 
 
 _OUTPUT_HELP = "A file name (no folders); the file is written to the session folder."
+_INPUT_HELP = "A path inside the workspace folders."
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,10 @@ def _artifact_role(annotation: Any) -> ArtifactRole | None:
     return None
 
 
-def _is_output_path(annotation: Any) -> bool:
+def _has_marker(annotation: Any, marker: type) -> bool:
     base, _ = _strip_optional(annotation)
     return typing.get_origin(base) is typing.Annotated and any(
-        isinstance(meta, OutputFileRole) for meta in typing.get_args(base)[1:]
+        isinstance(meta, marker) for meta in typing.get_args(base)[1:]
     )
 
 
@@ -262,7 +263,8 @@ class Tool:
             kind: ParamKind = (
                 "artifact" if role
                 else "pixel_size" if _is_pixel_size(annotation)
-                else "output_path" if _is_output_path(annotation)
+                else "input_path" if _has_marker(annotation, InputFileRole)
+                else "output_path" if _has_marker(annotation, OutputFileRole)
                 else "value"
             )
             if entry is None and kind != "pixel_size":
@@ -300,10 +302,11 @@ class Tool:
                 _, optional = _strip_optional(p.annotation)
                 annotation: Any = str | None if optional else str
                 description = f"{_ARTIFACT_HELP[p.artifact_kind or 'image']} {p.description}"
-            elif p.kind == "output_path":
+            elif p.kind in ("input_path", "output_path"):
                 _, optional = _strip_optional(p.annotation)
                 annotation = str | None if optional else str
-                description = f"{_OUTPUT_HELP} {p.description}"
+                help_ = _OUTPUT_HELP if p.kind == "output_path" else _INPUT_HELP
+                description = f"{help_} {p.description}"
             else:
                 annotation = p.annotation
                 description = p.description
@@ -476,6 +479,10 @@ class Tool:
             elif p.kind == "output_path":
                 name = values[p.name]
                 call_kwargs[p.name] = None if name is None else str(workspace.output_file(name))
+            elif p.kind == "input_path":
+                call_kwargs[p.name] = (
+                    None if values[p.name] is None else str(workspace.input_file(values[p.name]))
+                )
             elif p.kind == "pixel_size":
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]

@@ -36,6 +36,16 @@ Table = Annotated[pd.DataFrame, ArtifactRole("table")]
 
 
 @dataclass(frozen=True)
+class InputFileRole:
+    """Marker for a parameter naming a file or folder the tool reads (e.g. a model folder)."""
+
+
+InputPath = Annotated[str, InputFileRole()]
+"""A file or folder the tool reads. Called directly it is any path; through the registry it is
+resolved inside the workspace roots like an image path, and must exist."""
+
+
+@dataclass(frozen=True)
 class OutputFileRole:
     """Marker for a parameter naming a file the tool writes (a plot, a mesh)."""
 

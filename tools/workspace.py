@@ -189,6 +189,23 @@ class Workspace:
             )
         return next((r for r in resolved if r.exists()), resolved[0])
 
+    def input_file(self, path: str) -> Path:
+        """An existing file or folder inside the workspace roots, for a tool to read.
+
+        Raises
+        ------
+        PathNotAllowedError
+            When ``path`` leads outside the roots.
+        ArtifactNotFoundError
+            When nothing exists there.
+        """
+        resolved = self.resolve_path(path)
+        if not resolved.exists():
+            raise ArtifactNotFoundError(
+                f"{path!r} does not exist in {', '.join(str(r) for r in self.roots)}"
+            )
+        return resolved
+
     def output_file(self, name: str) -> Path:
         """Where a tool may write the file ``name``: inside the session folder, new.
 
