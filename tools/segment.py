@@ -478,14 +478,15 @@ def remove_border_objects(labels: Labels, border_width: Annotated[int, Ge(1)] = 
     check_labels(labels)
     if border_width < 1:
         raise InputError(f"border_width must be >= 1 pixel, got {border_width}")
-    touching = np.zeros(int(labels.max()) + 1, dtype=bool)
+    present = np.bincount(labels.ravel()) > 0
+    touching = np.zeros(present.size, dtype=bool)
     for axis in range(labels.ndim):
         width = min(int(border_width), labels.shape[axis])
         for band in (slice(0, width), slice(labels.shape[axis] - width, None)):
             index = [slice(None)] * labels.ndim
             index[axis] = band
             touching[np.unique(labels[tuple(index)])] = True
-    keep = ~touching
+    keep = present & ~touching
     keep[0] = False
     lut = np.zeros(len(keep), dtype=np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
