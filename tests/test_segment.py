@@ -63,7 +63,7 @@ def test_voronoi_otsu_keeps_the_old_flooding_result(nuclei):
     markers = _local_maxima(blurred, mask)
     fast = _flood_markers(markers, mask)
     slow = watershed(np.zeros(mask.shape, np.uint8), markers, mask=mask)
-    orphans, n = ndi.label(mask & (slow == 0))
+    orphans, _ = ndi.label(mask & (slow == 0))
     slow = np.where(orphans > 0, orphans + slow.max(), slow)
     assert np.array_equal(fast > 0, slow > 0)
     assert f1(slow, fast) == 1.0

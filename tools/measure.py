@@ -90,27 +90,50 @@ def _neighbour_offsets(shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
     return faces, others
 
 
-def _perimeter_2d(flat: np.ndarray, border: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Perimeter per label (indexed by label value), in pixels.
+# Crofton perimeter with 4 directions (Legland, Kieu and Devaux, Image Anal. Stereol. 2007)
+# written as a weight per 2x2 cell configuration (bits: top-left 1, top-right 2, bottom-left 4,
+# bottom-right 8). The values reproduce scikit-image's ``perimeter_crofton(image, 4)``.
+_CORNER = 0.6703792653
+_SIDE = 0.948059449
+_DIAGONAL = math.pi / 4
+_CROFTON_WEIGHTS = np.array([
+    0.0, _CORNER, _CORNER, _SIDE, _CORNER, _SIDE, _DIAGONAL, _CORNER,
+    _CORNER, _DIAGONAL, _SIDE, _CORNER, _SIDE, _CORNER, _CORNER, 0.0,
+])
 
-    The same estimator as scikit-image's ``perimeter`` with 4-connectivity (Benkrid and
-    Crookes): each border pixel is weighted by which of its neighbours are border pixels of
-    the same object.
+
+def _perimeter_2d(
+    flat: np.ndarray, border: np.ndarray, shape: tuple[int, int], spacing: tuple[float, float]
+) -> np.ndarray:
+    """Perimeter per label (indexed by label value), by the Crofton formula.
+
+    Summed 2x2 cell by cell over each object's own mask, so touching objects do not disturb
+    each other. Within 0.3% of the true length for discs of radius 10 pixels or more
+    (counting pixel edges, or tracing the marching-squares outline, gives 4-6% too much),
+    so a disc's circularity is close to 1. Anisotropic 2D pixels use their geometric-mean
+    size.
     """
-    is_border = np.zeros(flat.size, dtype=bool)
-    is_border[border] = True
-    own = flat[border]
-    faces, diagonals = _neighbour_offsets(shape)
-    code = np.ones(border.size, dtype=np.intp)
-    for offset in faces:
-        code += 2 * (is_border[border + offset] & (flat[border + offset] == own))
-    for offset in diagonals:
-        code += 10 * (is_border[border + offset] & (flat[border + offset] == own))
-    weights = np.zeros(50, dtype=np.float64)
-    weights[[5, 7, 15, 17, 25, 27]] = 1.0
-    weights[[21, 33]] = math.sqrt(2)
-    weights[[13, 23]] = (1 + math.sqrt(2)) / 2
-    return np.bincount(own.astype(np.intp), weights=weights[code])
+    lengths = _CROFTON_WEIGHTS * math.sqrt(spacing[0] * spacing[1])
+    width = shape[1]
+    # Every cell (named by its top-left pixel) that has a border pixel among its corners.
+    cells = np.zeros(flat.size, dtype=bool)
+    for offset in (0, 1, width, width + 1):
+        cells[border - offset] = True
+    top_left = np.flatnonzero(cells)
+    corner_labels = np.stack([flat[top_left + o] for o in (0, 1, width, width + 1)])
+    total = np.zeros(int(flat.max()) + 1)
+    for k in range(4):
+        own = corner_labels[k]
+        # Count each label once per cell: at its first corner.
+        first = own > 0
+        for j in range(k):
+            first &= corner_labels[j] != own
+        code = np.zeros(own.shape, dtype=np.intp)
+        for bit in range(4):
+            code |= (corner_labels[bit] == own).astype(np.intp) << bit
+        total += np.bincount(own[first].astype(np.intp), weights=lengths[code[first]],
+                             minlength=total.size)
+    return total
 
 
 def _touching_pairs(flat: np.ndarray, border: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -171,16 +194,28 @@ def _hull_sizes(
 def _surface_areas(
     labels: np.ndarray, values: np.ndarray, spacing: tuple[float, ...]
 ) -> np.ndarray:
-    """Surface area of each 3D object from a marching-cubes mesh, in physical units."""
+    """Surface area of each 3D object from a marching-cubes mesh, in physical units.
+
+    The mask is blurred by a Gaussian of 0.75 voxels first: within 2% of an ellipsoid's
+    surface (tested), where the raw voxel mask gives 8-16% too much.
+    """
     from skimage.measure import marching_cubes, mesh_surface_area
 
     slices = ndi.find_objects(labels)
     areas = np.empty(len(values))
     for i, value in enumerate(values):
         box = slices[value - 1]
-        padded = np.pad(labels[box] == value, 1).astype(np.float32)
-        verts, faces, _, _ = marching_cubes(padded, 0.5, spacing=spacing)
-        areas[i] = mesh_surface_area(verts, faces)
+        mask = np.pad(labels[box] == value, 2).astype(np.float32)
+        # A light blur removes the voxel staircase, which adds 8-16% to a sphere's surface.
+        for volume in (ndi.gaussian_filter(mask, 0.75), mask):
+            try:
+                verts, faces, _, _ = marching_cubes(volume, 0.5, spacing=spacing)
+            except (ValueError, RuntimeError):  # a tiny object the blur fades below 0.5
+                continue
+            areas[i] = mesh_surface_area(verts, faces)
+            break
+        else:
+            areas[i] = np.nan
     return areas
 
 
@@ -277,9 +312,8 @@ def measure_objects(
 
     flat, border = _border_pixels(labels)
     if ndim == 2:
-        # Anisotropic 2D pixels are rare; the perimeter then uses their geometric-mean size.
-        perimeter = _perimeter_2d(flat, border, tuple(s + 2 for s in labels.shape))
-        perimeter = perimeter[objects.labels] * math.sqrt(spacing[0] * spacing[1])
+        perimeter = _perimeter_2d(flat, border, tuple(s + 2 for s in labels.shape), spacing)
+        perimeter = perimeter[objects.labels]
         table[f"perimeter_{length}"] = perimeter
         with np.errstate(divide="ignore", invalid="ignore"):
             table["circularity"] = 4 * np.pi * size / perimeter**2
