@@ -16,6 +16,7 @@ import pandas as pd
 from annotated_types import Ge, Gt
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 from tools.checks import check_image
 from tools.errors import InputError
@@ -63,6 +64,22 @@ def _parabola_offset(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         offset = np.where(curvature < 0, 0.5 * (minus - plus) / curvature, 0.0)
     return np.clip(np.nan_to_num(offset), -0.5, 0.5)
+
+
+def _suppress_close(
+    found: np.ndarray, strength: np.ndarray, min_distance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the strongest of maxima closer than ``min_distance`` (plateaus, several scales)."""
+    order = np.argsort(-strength, kind="stable")
+    found, strength = found[order], strength[order]
+    if len(found) < 2:
+        return found, strength
+    tree = cKDTree(found[:, 1:])
+    kept = np.ones(len(found), dtype=bool)
+    for i, j in sorted(tree.query_pairs(min_distance - 1e-9)):
+        if kept[i]:
+            kept[j] = False  # j is weaker (sorted), and i survives
+    return found[kept], strength[kept]
 
 
 @tool(category="detect", output_names=("spots",))
@@ -144,6 +161,7 @@ def detect_spots(
     else:
         keep = strength > float(threshold)
     found, strength = found[keep], strength[keep]
+    found, strength = _suppress_close(found, strength, min_distance)
     position = found[:, 1:].astype(np.float64)
     scale = scales[found[:, 0]]
     if subpixel and len(found):
