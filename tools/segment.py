@@ -93,12 +93,13 @@ def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
 
 
 def _flood_markers(markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Share each foreground region between its markers by flat (geodesic) flooding.
+    """Share each foreground region between its markers: each pixel to the nearest marker.
 
-    Equivalent to a watershed on a flat relief restricted to ``mask``, but the flooding runs
-    only where a region holds two or more markers: a region with one marker is that object,
-    and a region with none becomes an object of its own. On nuclei images most regions hold a
-    single marker, which makes this several times faster than flooding the whole image.
+    A watershed of the distance to the nearest marker, restricted to ``mask``, but the
+    flooding runs only where a region holds two or more markers: a region with one marker is
+    that object, and a region with none becomes an object of its own. On nuclei images most
+    regions hold a single marker, which makes this several times faster than flooding the
+    whole image.
     """
     structure = ndi.generate_binary_structure(mask.ndim, 1)
     regions, n_regions = ndi.label(mask, structure=structure)
@@ -124,7 +125,10 @@ def _flood_markers(markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
         box = slices[region - 1]
         inside = regions[box] == region
         seeds = np.where(inside, markers[box], 0)
-        flooded = watershed(np.zeros(inside.shape, dtype=np.uint8), seeds, mask=inside)
+        # Flooding in order of the distance to the nearest marker splits the region along the
+        # Voronoi lines; a flat relief would leave ties to the order of scikit-image's heap.
+        relief = ndi.distance_transform_edt(seeds == 0)
+        flooded = watershed(relief, seeds, mask=inside)
         labels[box][inside] = flooded[inside]
     return labels
 
@@ -135,7 +139,8 @@ def _local_maxima(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
     A plateau of equal maxima becomes one marker, so a flat top does not split an object.
     """
     peaks = (data == ndi.maximum_filter(data, size=3, mode="nearest")) & mask
-    markers, _ = ndi.label(peaks, structure=ndi.generate_binary_structure(data.ndim, data.ndim))
+    # Face connectivity, as for the foreground regions: a plateau never spans two regions.
+    markers, _ = ndi.label(peaks, structure=ndi.generate_binary_structure(data.ndim, 1))
     return markers
 
 
