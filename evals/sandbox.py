@@ -402,7 +402,8 @@ def _child(program: str, workdir: str, limits: Limits, result_fd: int, setsid: b
 def _spawned_child() -> None:
     """Entry point of a ``spawn``-mode child: read the job from stdin, then run it."""
     job = json.loads(sys.stdin.buffer.read())
-    preload()
+    for var in _THREAD_VARS:  # imports happen on demand, inside the limits
+        os.environ[var] = "1"
     code = 1
     try:
         _child(job["program"], job["workdir"], Limits(**job["limits"]), job["result_fd"],
