@@ -94,8 +94,9 @@ def generate_samples(
     return path
 
 
-def _issue_record(issue: InputIssue) -> dict[str, Any]:
-    return {"task_id": issue.task_id or f"<line {issue.line}>", "sample": f"line-{issue.line}",
+def _issue_record(issue: InputIssue, kind: str) -> dict[str, Any]:
+    return {"task_id": issue.task_id or f"<line {issue.line}>",
+            "sample": f"{kind}-line-{issue.line}",
             "category": "invalid", "passed": False, "detail": issue.problem, "seconds": 0.0,
             "source": issue.source}
 
@@ -154,8 +155,9 @@ def run_code_bench(
     else:
         raise ValueError("give samples_path, or canonical=True")
     store = ResultStore(out / "results.jsonl", KEY_FIELDS)
-    for issue in [*problem_issues, *sample_issues]:
-        record = _issue_record(issue)
+    issues = [(i, "problems") for i in problem_issues] + [(i, "samples") for i in sample_issues]
+    for issue, kind in issues:
+        record = _issue_record(issue, kind)
         if record not in store:
             store.append(record)
     jobs = [_job(problems[s.task_id], s, limits, data_dir, mode) for s in samples]
