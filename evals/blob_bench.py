@@ -181,12 +181,12 @@ def parse_count(text: str | None) -> int | None:
 
 
 def classical_count(image: np.ndarray, *, ignore_border: bool = False,
-                    spot_sigma: float = 2.0, outline_sigma: float = 1.0) -> int:
+                    spot_sigma: float = 2.0, outline_sigma: float = 2.0) -> int:
     """Count objects with the classical pipeline and no model: Voronoi-Otsu labelling.
 
     Gaussian blur, Otsu threshold, one seed per local maximum, Voronoi split of the foreground
-    (:func:`tools.segment.voronoi_otsu_labeling`); with ``ignore_border`` the objects touching
-    the border are removed before counting.
+    (:func:`tools.segment.voronoi_otsu_labeling` with its default sigmas, not tuned per image
+    set); with ``ignore_border`` the objects touching the border are removed before counting.
     """
     from skimage.segmentation import clear_border
 
