@@ -232,9 +232,11 @@ def oracle_answerer(registry: Registry | None = None) -> Answerer:
 _REQUEST_BY_TEXT: dict[str, AgentRequest] = {}
 
 
-def agent_answerer(spec: str, base_url: str | None = None) -> Answerer:
+def agent_answerer(spec: str, base_url: str | None = None, *,
+                   chat_model: tuple[Any, Any] | None = None) -> Answerer:
     """The real agent (:mod:`agent`) with backend ``spec`` (``embedded``, ``0.5b``, ``1.5b``,
-    a ``.gguf`` path, or a model on an OpenAI-compatible server at ``base_url``)."""
+    a ``.gguf`` path, or a model on an OpenAI-compatible server at ``base_url``), or with a
+    ready ``(chat_model, model_info)`` pair."""
     try:
         from agent.backends import make_chat_model
         from agent.loop import Agent
@@ -244,7 +246,7 @@ def agent_answerer(spec: str, base_url: str | None = None) -> Answerer:
             "the agent (agent/loop.py, agent/backends.py, agent/session.py) is not available in "
             f"this build ({exc}); only the scripted oracle can be benchmarked"
         ) from exc
-    model, info = make_chat_model(spec, base_url=base_url, progress=False)
+    model, info = chat_model or make_chat_model(spec, base_url=base_url, progress=False)
 
     def answer(request: str, workspace: Workspace) -> AgentAnswer:
         agent = Agent(model, session=Session(workspace, model_info=info), model_info=info)

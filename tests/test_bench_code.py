@@ -192,3 +192,27 @@ def test_generation_with_a_scripted_model(tmp_path: Path) -> None:
     summary = code_bench.run_code_bench(tmp_path / "out", problems_path=subset,
                                         samples_path=path, workers=1)
     assert summary["pass_at_k"] == {"1": 1.0}
+
+
+@pytest.mark.slow
+def test_runs_on_a_dask_scheduler(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    problems = tmp_path / "p.jsonl"
+    write_jsonl(problems, [{
+        "task_id": "T/0", "prompt": "def inc(x):\n", "canonical_solution": "    return x + 1\n",
+        "entry_point": "inc", "test": "def check(f):\n    assert f(1) == 2\n"}])
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": "T/0", "completion": "    return x + 1\n"},
+        {"task_id": "T/0", "completion": f"    import os\n    os.remove({str(victim)!r})\n"},
+    ])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        summary = code_bench.run_code_bench(
+            tmp_path / "o", problems_path=problems, samples_path=tmp_path / "s.jsonl",
+            scheduler=cluster.scheduler_address)
+    assert summary["categories"] == {"passed": 1, "blocked": 1}
+    assert summary["run"]["scheduler"] == cluster.scheduler_address
+    assert victim.read_text() == "keep"
