@@ -127,3 +127,20 @@ def test_requests_needing_missing_tools_are_not_applicable(images: tuple[Path, d
     for request in missing:
         assert any(agent_bench.available_tool(s, registry) is None for s in request.steps)
     assert all(agent_bench.applicable(r, registry) for r in requests if r.file == "blobs_3.tif")
+
+
+def test_the_real_agent_loop_is_scored(tmp_path: Path) -> None:
+    """The adapter drives agent.loop.Agent (runs once the agent package is merged)."""
+    pytest.importorskip("agent.loop")
+    from agent.backends import ModelInfo, ScriptedChatModel
+    from langchain_core.messages import AIMessage
+
+    call = AIMessage(content="", tool_calls=[
+        {"name": "voronoi_otsu_labeling", "args": {"image": "blobs_3.tif"}, "id": "c1"}])
+    model = ScriptedChatModel(replies=[call, "There are 3 blobs."] * 2)
+    answerer = agent_bench.agent_answerer(
+        "scripted", chat_model=(model, ModelInfo("scripted", "test")))
+    summary = agent_bench.run_agent_bench(tmp_path, ["agent"], limit=2,
+                                          answerers={"agent": answerer})
+    row = summary["backends"][0]
+    assert row["requests"] == 2 and row["tool_choice"] == 1.0 and row["success"] == 1.0
