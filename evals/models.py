@@ -139,26 +139,34 @@ class ScriptedModel:
 
 
 class AgentBackendModel:
-    """A backend configured for the agent (e.g. the embedded Qwen GGUF), asked one message."""
+    """A chat model configured for the agent (e.g. the embedded Qwen GGUF), asked one message.
 
-    def __init__(self, spec: str) -> None:
+    Uses ``agent.backends.make_chat_model`` (a LangChain chat model); ``spec`` is what the agent
+    accepts: ``embedded``, ``0.5b``, ``1.5b``, a ``.gguf`` path, or a server model name.
+    """
+
+    def __init__(self, spec: str, base_url: str | None = None) -> None:
         try:
-            from agent import backends  # type: ignore[attr-defined]
+            from agent.backends import make_chat_model
         except ImportError as exc:
             raise InputError(
                 f"model {spec!r} needs the agent's backends (agent/backends.py), which are not "
-                "installed in this build; use --model with --base-url for an OpenAI-compatible "
-                "server instead"
+                "installed in this build; use --generate MODEL with --base-url for an "
+                "OpenAI-compatible server instead"
             ) from exc
         self.name = spec
-        self._backend = backends.load_backend(spec)
+        self._model, _ = make_chat_model(spec, base_url=base_url, progress=False)
 
     def generate(self, prompt: str, *, image: np.ndarray | None = None,
                  temperature: float = 0.0, seed: int | None = None) -> str:
         """Ask the backend; these backends read text only."""
         if image is not None:
             raise InputError(f"backend {self.name!r} cannot read images")
-        return str(self._backend.complete(prompt, temperature=temperature))
+        content = self._model.invoke(prompt).content
+        return content if isinstance(content, str) else str(content)
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("an embedded model is loaded once per process; do not pickle it")
 
 
 def load_model(spec: str, base_url: str | None = None, *,
@@ -171,5 +179,5 @@ def load_model(spec: str, base_url: str | None = None, *,
     if spec.startswith("scripted:"):
         return ScriptedModel([spec.split(":", 1)[1]], name=spec)
     if spec.startswith("agent:"):
-        return AgentBackendModel(spec.split(":", 1)[1])
+        return AgentBackendModel(spec.split(":", 1)[1], base_url)
     return OpenAIChatModel(spec, base_url, api_key_env=api_key_env)
