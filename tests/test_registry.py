@@ -376,3 +376,35 @@ def test_input_paths_from_a_model_are_confined_to_the_roots(tmp_path) -> None:
     with pytest.raises(Exception, match="does not exist"):
         REG.run(ws, "read_note", {"path": "missing.txt"})
     assert read_note(str(tmp_path / "secret.txt")) == "outside"  # direct calls are plain
+
+
+def test_movies_are_processed_frame_by_frame_unless_the_tool_takes_movies(tmp_path) -> None:
+    import tools
+    from tools import synthetic
+
+    registry = tools.load_all()
+    data = synthetic.timelapse(8, shape=(96, 96), n_cells=6, division_rate=0.0, seed=3)
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    ws.add("movie", data.movie, kind="image", meta=data.meta)
+    assert data.meta.axes == "TYX"
+    segmented = registry.run(ws, "voronoi_otsu_labeling", {"image": "movie", "spot_sigma": 2.0})
+    labels = ws.get(segmented.outputs[0])
+    assert labels.data.shape == data.movie.shape and labels.meta.axes == "TYX"
+    per_frame_counts = [len(np.unique(f[f > 0])) for f in labels.data]
+    true_counts = [len(np.unique(f[f > 0])) for f in data.labels]
+    assert per_frame_counts == true_counts  # each frame segmented on its own
+    measured = registry.run(ws, "measure_objects", {"labels": labels.name, "image": "movie"})
+    table = ws.get(measured.outputs[0]).data
+    assert table.columns[0] == "frame" and sorted(table["frame"].unique()) == list(range(8))
+    assert len(table) == sum(true_counts)
+    tracked = registry.run(ws, "track_objects", {"labels_movie": labels.name})
+    tracks = ws.get(tracked.outputs[0]).data
+    assert tracks["track_id"].nunique() == len(data.tracks)  # the tracker got the whole movie
+
+
+def test_movies_of_different_lengths_are_refused(tmp_path) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    ws.add("a", np.ones((3, 8, 8), np.float32), kind="image", meta=ImageMeta("TYX"))
+    ws.add("b", np.ones((4, 8, 8), np.int32), kind="labels", meta=ImageMeta("TYX"))
+    with pytest.raises(InputError, match="different numbers of frames"):
+        REG.run(ws, "every_type", {"image": "a", "count": 1, "labels": "b"})

@@ -236,8 +236,10 @@ class Tool:
         category: str,
         name: str | None = None,
         output_names: Sequence[str] | None = None,
+        movie: bool = False,
     ) -> None:
         self.func = func
+        self.movie = movie
         self.name = name or func.__name__
         if not TOOL_NAME.match(self.name):
             raise TypeError(f"tool name {self.name!r} must be lower_snake_case, 2-64 characters")
@@ -461,6 +463,7 @@ class Tool:
         values = self.validate(arguments)
         call_kwargs: dict[str, Any] = {}
         inputs: dict[str, str] = {}
+        frame_axes: dict[str, int] = {}
         first_image = None
         for p in self.params:
             if p.kind != "artifact" or values.get(p.name) is None:
@@ -471,6 +474,8 @@ class Tool:
             values[p.name] = artifact.name
             inputs[p.name] = artifact.name
             call_kwargs[p.name] = artifact.data
+            if artifact.meta is not None and "T" in artifact.meta.axes and not self.movie:
+                frame_axes[p.name] = artifact.meta.axes.index("T")
             if first_image is None and artifact.kind in ("image", "labels"):
                 first_image = artifact
         for p in self.params:
@@ -487,9 +492,12 @@ class Tool:
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
         start = time.perf_counter()
-        returned = self.func(**call_kwargs)
+        if frame_axes:
+            parts = self._run_per_frame(call_kwargs, frame_axes)
+        else:
+            returned = self.func(**call_kwargs)
+            parts = list(returned) if len(self.outputs) > 1 else [returned]
         seconds = time.perf_counter() - start
-        parts = list(returned) if len(self.outputs) > 1 else [returned]
         base = first_image.name if first_image else next(iter(inputs.values()), self.name)
         outputs: list[str] = []
         plain: list[Any] = []
@@ -522,6 +530,39 @@ class Tool:
         result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds)
         workspace.log_call(result)
         return result
+
+    def _run_per_frame(self, kwargs: dict[str, Any], frame_axes: Mapping[str, int]) -> list[Any]:
+        """Call the function once per time point of the movie inputs and join the results.
+
+        Images and labels are stacked along a leading time axis, tables are concatenated with a
+        ``frame`` column, plain values are collected in a list (one per frame).
+        """
+        lengths = {kwargs[name].shape[axis] for name, axis in frame_axes.items()}
+        if len(lengths) != 1:
+            raise InputError(
+                f"the movies given to {self.name!r} have different numbers of frames: "
+                + ", ".join(f"{n}: {kwargs[n].shape[a]}" for n, a in frame_axes.items())
+            )
+        n_frames = lengths.pop()
+        per_frame: list[list[Any]] = []
+        for t in range(n_frames):
+            frame_kwargs = dict(kwargs)
+            for name, axis in frame_axes.items():
+                frame_kwargs[name] = np.take(kwargs[name], t, axis=axis)
+            returned = self.func(**frame_kwargs)
+            per_frame.append(list(returned) if len(self.outputs) > 1 else [returned])
+        joined: list[Any] = []
+        for i, spec in enumerate(self.outputs or [OutputSpec(None, "")]):
+            values = [frame[i] for frame in per_frame]
+            if spec.artifact_kind in ("image", "labels"):
+                joined.append(np.stack(values, axis=0))
+            elif spec.artifact_kind == "table":
+                tables = [v.assign(frame=t) for t, v in enumerate(values)]
+                table = pd.concat(tables, ignore_index=True)
+                joined.append(table[["frame", *[c for c in table.columns if c != "frame"]]])
+            else:
+                joined.append(values)
+        return joined
 
     # -- adapters -------------------------------------------------------------------------
 
@@ -656,6 +697,7 @@ def tool(
     category: str,
     name: str | None = None,
     output_names: Sequence[str] | None = None,
+    movie: bool = False,
     registry: Registry | None = None,
 ) -> Any:
     """Register a typed, documented function as a tool and return it unchanged.
@@ -671,6 +713,10 @@ def tool(
     output_names : sequence of str, optional
         Suffixes for stored artifacts (``"labels"`` stores ``<input>_labels``); by default
         ``labels``/``table`` for those kinds and the tool name for images.
+    movie : bool
+        The function takes whole movies (a ``T`` axis), as trackers do. Other tools given an
+        input with a ``T`` axis are run frame by frame by the registry: images and labels are
+        stacked, tables get a ``frame`` column.
     registry : Registry, optional
         Where to register; the module-wide :data:`REGISTRY` by default.
 
@@ -681,7 +727,7 @@ def tool(
     """
 
     def decorate(f: F) -> F:
-        built = Tool(f, category=category, name=name, output_names=output_names)
+        built = Tool(f, category=category, name=name, output_names=output_names, movie=movie)
         (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f

@@ -251,7 +251,7 @@ def _graph_to_tracks(
     return table.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
 
 
-@tool(category="track", output_names=("tracks",))
+@tool(category="track", output_names=("tracks",), movie=True)
 def track_objects(
     labels_movie: Labels,
     max_distance: Annotated[float, Gt(0)] = 15.0,
@@ -447,7 +447,7 @@ def write_ctc_result(
 # --------------------------------------------------------------------------------------------
 
 
-@tool(category="quality")
+@tool(category="quality", movie=True)
 def score_tracking(
     labels_movie: Labels,
     tracks: Table,
