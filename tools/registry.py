@@ -225,8 +225,10 @@ class Tool:
         category: str,
         name: str | None = None,
         output_names: Sequence[str] | None = None,
+        tiled: bool = False,
     ) -> None:
         self.func = func
+        self.tiled = tiled
         self.name = name or func.__name__
         if not TOOL_NAME.match(self.name):
             raise TypeError(f"tool name {self.name!r} must be lower_snake_case, 2-64 characters")
@@ -447,7 +449,8 @@ class Tool:
                 continue
             artifact = workspace.get(values[p.name])
             workspace.check_kind(artifact, p.artifact_kind or "image", parameter=p.name)
-            workspace.check_budget(artifact)
+            if not self.tiled:  # tiled tools work block by block, whatever the size
+                workspace.check_budget(artifact)
             values[p.name] = artifact.name
             inputs[p.name] = artifact.name
             call_kwargs[p.name] = artifact.data
@@ -630,6 +633,7 @@ def tool(
     name: str | None = None,
     output_names: Sequence[str] | None = None,
     registry: Registry | None = None,
+    tiled: bool = False,
 ) -> Any:
     """Register a typed, documented function as a tool and return it unchanged.
 
@@ -646,6 +650,9 @@ def tool(
         ``labels``/``table`` for those kinds and the tool name for images.
     registry : Registry, optional
         Where to register; the module-wide :data:`REGISTRY` by default.
+    tiled : bool
+        The tool processes its inputs block by block (see :mod:`tools.tiling`), so inputs
+        above the workspace's pixel budget are accepted.
 
     Returns
     -------
@@ -654,7 +661,7 @@ def tool(
     """
 
     def decorate(f: F) -> F:
-        built = Tool(f, category=category, name=name, output_names=output_names)
+        built = Tool(f, category=category, name=name, output_names=output_names, tiled=tiled)
         (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f
