@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -243,7 +244,6 @@ def test_cli_errors_are_reported_not_raised(tmp_path, pipeline_file, capsys) -> 
 @pytest.mark.skipif(importlib.util.find_spec("agent.loop") is None,
                     reason="the agent (agent.loop) lands from its own branch")
 def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registry) -> None:
-    import importlib
     import re
 
     from langchain_core.messages import ToolMessage
@@ -274,3 +274,24 @@ def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registr
     ws = Workspace([folder], output_root=tmp_path / "w")
     names = replay(pipeline, ws, "well1.tif", registry)
     assert len(ws.artifacts[names[pipeline.steps[-1].outputs[0]]].data) > 5
+
+
+@pytest.mark.skipif(importlib.util.find_spec("agent.session") is None,
+                    reason="the agent's Session lands from its own branch")
+def test_a_real_exported_session_reads_the_same_with_or_without_provenance(tmp_path,
+                                                                           registry) -> None:
+    session_module = importlib.import_module("agent.session")
+    data = nuclei_2d((128, 128), n_nuclei=10, seed=1)
+    write_image(tmp_path / "a.tif", data.image, data.meta)
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    denoised = registry.run(ws, "denoise_nlm", {"image": "a.tif"})
+    seg = registry.run(ws, "voronoi_otsu_labeling", {"image": denoised.outputs[0], **PARAMS})
+    registry.run(ws, "measure_objects", {"labels": seg.outputs[0], "image": "a"})
+    exported = session_module.Session(ws, registry=registry).export(tmp_path / "exported")
+    with_provenance = load_pipeline(exported.script, registry)
+    exported.provenance.unlink()
+    from_script_alone = load_pipeline(exported.script, registry)
+    assert with_provenance.to_dict()["steps"] == from_script_alone.to_dict()["steps"]
+    assert [s.tool for s in from_script_alone.steps] == [
+        "denoise_nlm", "voronoi_otsu_labeling", "measure_objects"]
+    assert from_script_alone.steps[1].arguments["spot_sigma"] == PARAMS["spot_sigma"]
