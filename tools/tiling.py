@@ -435,8 +435,10 @@ def _stardist_big(
     data: np.ndarray, *, tile_size: int, overlap: int, model: str
 ) -> np.ndarray:
     """StarDist's own block-wise prediction, through bia's StarDist tool module."""
+    import importlib
+
     try:
-        from tools import stardist_segment as sd
+        sd = importlib.import_module("tools.stardist_segment")
     except ImportError:  # the module lands from its own branch
         raise InputError(
             "StarDist is not available in this installation (tools.stardist_segment is "
@@ -448,10 +450,21 @@ def _stardist_big(
         raise InputError("tiled StarDist supports 2D images; use stardist_segment for 3D")
     net = sd.load_model(model)
     normalized = normalize(data, 1, 99.8, axis=None).astype(np.float32, copy=False)
-    block = [min(tile_size, s) for s in data.shape]
-    margin = [min(overlap, max(b // 4, 0)) for b in block]
+    try:  # the network's receptive field (the context a block needs) and size divisor
+        field = net._axes_tile_overlap("YX")
+        divisor = net._axes_div_by("YX")
+    except Exception:  # private StarDist API; fall back to safe values
+        field, divisor = (overlap, overlap), (16, 16)
+    block, min_overlap, context = [], [], []
+    for size, reach, div in zip(data.shape, field, divisor, strict=True):
+        # StarDist rounds sizes to multiples of the divisor and needs
+        # min_overlap + 2 * context < block_size; a quarter each leaves a quarter as stride.
+        b = min(tile_size, size)
+        block.append(b)
+        min_overlap.append(min(overlap, b // 4) // div * div)  # objects below this stay whole
+        context.append(min(math.ceil(reach / div) * div, b // 4 // div * div))
     labels, _ = net.predict_instances_big(
-        normalized, axes="YX", block_size=block, min_overlap=margin, context=margin,
+        normalized, axes="YX", block_size=block, min_overlap=min_overlap, context=context,
         show_progress=False,
     )
     return np.asarray(labels, dtype=np.int32)
