@@ -237,9 +237,11 @@ class Tool:
         name: str | None = None,
         output_names: Sequence[str] | None = None,
         movie: bool = False,
+        tiled: bool = False,
     ) -> None:
         self.func = func
         self.movie = movie
+        self.tiled = tiled
         self.name = name or func.__name__
         if not TOOL_NAME.match(self.name):
             raise TypeError(f"tool name {self.name!r} must be lower_snake_case, 2-64 characters")
@@ -470,7 +472,8 @@ class Tool:
                 continue
             artifact = workspace.get(values[p.name])
             workspace.check_kind(artifact, p.artifact_kind or "image", parameter=p.name)
-            workspace.check_budget(artifact)
+            if not self.tiled:  # tiled tools work block by block, whatever the size
+                workspace.check_budget(artifact)
             values[p.name] = artifact.name
             inputs[p.name] = artifact.name
             call_kwargs[p.name] = artifact.data
@@ -698,6 +701,7 @@ def tool(
     name: str | None = None,
     output_names: Sequence[str] | None = None,
     movie: bool = False,
+    tiled: bool = False,
     registry: Registry | None = None,
 ) -> Any:
     """Register a typed, documented function as a tool and return it unchanged.
@@ -717,6 +721,9 @@ def tool(
         The function takes whole movies (a ``T`` axis), as trackers do. Other tools given an
         input with a ``T`` axis are run frame by frame by the registry: images and labels are
         stacked, tables get a ``frame`` column.
+    tiled : bool
+        The tool processes its inputs block by block (see :mod:`tools.tiling`), so inputs
+        above the workspace's pixel budget are accepted.
     registry : Registry, optional
         Where to register; the module-wide :data:`REGISTRY` by default.
 
@@ -727,7 +734,8 @@ def tool(
     """
 
     def decorate(f: F) -> F:
-        built = Tool(f, category=category, name=name, output_names=output_names, movie=movie)
+        built = Tool(f, category=category, name=name, output_names=output_names, movie=movie,
+                     tiled=tiled)
         (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f

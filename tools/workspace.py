@@ -379,8 +379,9 @@ class Workspace:
         if isinstance(data, np.ndarray) and data.size > self.max_pixels:
             raise InputError(
                 f"{artifact.name!r} has {data.size:,} pixels, above the budget of "
-                f"{self.max_pixels:,}; process it in tiles (bia batch --tile) or raise the "
-                "budget (BIA_MAX_PIXELS) if the machine has the memory"
+                f"{self.max_pixels:,}; process it in tiles with the tiled tools "
+                "(segment_tiled, filter_tiled), or raise the budget (BIA_MAX_PIXELS) if the "
+                "machine has the memory"
             )
 
     def describe(self, name: str) -> str:
