@@ -26,7 +26,7 @@ from annotated_types import Gt, Lt
 from tools.checks import check_image
 from tools.errors import BiaError, InputError
 from tools.registry import tool
-from tools.types import Image, Labels
+from tools.types import Image, InputPath, Labels
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "models" / "stardist2d_bia"
 # 2D_versatile_he is left out: it expects RGB H&E images, this tool takes one channel.
@@ -135,7 +135,7 @@ def stardist_segment(
     nms_thresh: Annotated[float, Gt(0), Lt(1)] | None = None,
     scale: Annotated[float, Gt(0)] | None = None,
     slice_wise: bool = False,
-    model_dir: str | None = None,
+    model_dir: InputPath | None = None,
 ) -> Labels:
     """Segment nuclei (round or oval, touching or not) with StarDist deep learning.
 
