@@ -125,6 +125,7 @@ def group_keys(
     packages: Sequence[PackageSpec] = PACKAGES,
     notes_dir: Path = NOTES_DIR,
     include_tools: bool = True,
+    registry: Any = None,
 ) -> dict[str, str]:
     """What each group of the corpus is now: a key that changes when its content changes.
 
@@ -136,6 +137,8 @@ def group_keys(
         Folder of the ``*.md`` how-to notes.
     include_tools : bool
         Include the registry's tool cards (imports the tool modules).
+    registry : Registry, optional
+        Where the tools are; all of :mod:`tools` (see :func:`load_tools`) if None.
 
     Returns
     -------
@@ -144,7 +147,7 @@ def group_keys(
     """
     keys: dict[str, str] = {}
     if include_tools:
-        registry = load_tools()
+        registry = registry if registry is not None else load_tools()
         keys["tools"] = _sha(CHUNKER_VERSION + "".join(t.card() for t in registry))
     for path in note_files(notes_dir):
         keys[f"note:{path.stem}"] = _sha(CHUNKER_VERSION.encode() + path.read_bytes())
@@ -159,11 +162,15 @@ def group_keys(
 
 
 def read_group(
-    group: str, *, packages: Sequence[PackageSpec] = PACKAGES, notes_dir: Path = NOTES_DIR
+    group: str,
+    *,
+    packages: Sequence[PackageSpec] = PACKAGES,
+    notes_dir: Path = NOTES_DIR,
+    registry: Any = None,
 ) -> list[Chunk]:
     """The chunks of one group named as in :func:`group_keys`."""
     if group == "tools":
-        return tool_chunks()
+        return tool_chunks(registry)
     if group.startswith("note:"):
         return note_chunks(Path(notes_dir) / f"{group[5:]}.md")
     if group.startswith("pkg:"):
@@ -213,9 +220,9 @@ def _numbered(base_id: str, parts: list[str]) -> Iterator[tuple[str, str]]:
 # -- tool cards -------------------------------------------------------------------------------
 
 
-def tool_chunks() -> list[Chunk]:
-    """One chunk per registered tool: its card."""
-    registry = load_tools()
+def tool_chunks(registry: Any = None) -> list[Chunk]:
+    """One chunk per registered tool: its card (all of :mod:`tools` if ``registry`` is None)."""
+    registry = registry if registry is not None else load_tools()
     chunks = []
     for t in registry:
         for cid, part in _numbered(f"tool:{t.name}", split_text(t.card(), 2 * MAX_CHARS)):
@@ -384,11 +391,33 @@ def _public_members(module: Any, roots: tuple[str, ...]) -> Iterator[tuple[str, 
         yield name, obj
 
 
+def _is_routine(obj: Any) -> bool:
+    return inspect.isfunction(obj) or inspect.ismethod(obj)
+
+
+def _canonical(obj: Any, places: list[tuple[str, str]]) -> tuple[str, str]:
+    """Of the ``(module, name)`` places an object is exported, the one its own name and module
+    point to: ``skimage.measure.label`` rather than the alias ``skimage.morphology.label``."""
+    own_name = getattr(obj, "__name__", "")
+    home = getattr(obj, "__module__", "") or ""
+
+    def rank(item: tuple[int, tuple[str, str]]) -> tuple[bool, int, int]:
+        order, (module_name, name) = item
+        inside = home == module_name or home.startswith(module_name + ".")
+        return (name != own_name, -len(module_name) if inside else 0, order)
+
+    return min(enumerate(places), key=rank)[1]
+
+
 def api_chunks(spec: PackageSpec) -> list[Chunk]:
-    """The docstring chunks of one library's public functions and classes."""
+    """The docstring chunks of one library's public functions and classes.
+
+    An object exported under several names is indexed once, under its canonical name, with its
+    aliases listed so that a keyword search for an alias still finds it.
+    """
     group = f"pkg:{spec.dist}"
-    seen: set[int] = set()
-    chunks: list[Chunk] = []
+    places: dict[int, list[tuple[str, str]]] = {}
+    objects: dict[int, Any] = {}
     for module_name in spec.modules:
         try:
             module = importlib.import_module(module_name)
@@ -396,18 +425,29 @@ def api_chunks(spec: PackageSpec) -> list[Chunk]:
             log.warning("cannot import %s: %s", module_name, exc)
             continue
         for name, obj in _public_members(module, spec.roots):
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            qualname = f"{module_name}.{name}"
-            chunks.extend(docstring_chunks(qualname, obj, group))
-            if spec.methods and inspect.isclass(obj):
-                for mname, member in inspect.getmembers(obj, inspect.isfunction):
-                    home = getattr(member, "__module__", "") or ""
-                    if mname.startswith("_") or id(member) in seen:
-                        continue
-                    if home.split(".")[0] not in spec.roots:
-                        continue
-                    seen.add(id(member))
-                    chunks.extend(docstring_chunks(f"{qualname}.{mname}", member, group))
+            objects.setdefault(id(obj), obj)
+            places.setdefault(id(obj), []).append((module_name, name))
+    chunks: list[Chunk] = []
+    done_methods: set[int] = set()
+    for key, obj in objects.items():
+        module_name, name = _canonical(obj, places[key])
+        qualname = f"{module_name}.{name}"
+        aliases = [f"{m}.{n}" for m, n in places[key] if f"{m}.{n}" != qualname]
+        found = docstring_chunks(qualname, obj, group)
+        if found and aliases:
+            first = found[0]
+            note = "\n(also available as " + ", ".join(aliases[:5]) + ")"
+            found[0] = Chunk(first.id, first.text + note, first.source, first.kind, first.title,
+                             first.group)
+        chunks.extend(found)
+        if spec.methods and inspect.isclass(obj):
+            for mname, member in inspect.getmembers(obj, _is_routine):
+                func = getattr(member, "__func__", member)  # classmethods: the function
+                home = getattr(func, "__module__", "") or ""
+                if mname.startswith("_") or id(func) in done_methods:
+                    continue
+                if home.split(".")[0] not in spec.roots:
+                    continue
+                done_methods.add(id(func))
+                chunks.extend(docstring_chunks(f"{qualname}.{mname}", member, group))
     return chunks

@@ -195,13 +195,11 @@ def shortlist_tools(
     Voronoi-Otsu mentions ``voronoi_otsu_labeling``) add that tool after them. Only tools in
     the registry now are returned, so a stale index cannot offer a tool that is gone.
     """
-    from rag_index.corpus import load_tools
-
-    registered = {t.name for t in load_tools()}
-    if not registered:
-        return []
     clean_query(query)
     index = index or default_index()
+    registered = index.tool_names()
+    if not registered:
+        return []
     names: list[str] = []
     for hit in search_index(index, query, k=max(k, 1) * 2, kinds=["tool"]):
         name = hit.source.split(":", 1)[1]

@@ -96,6 +96,8 @@ class KnowledgeIndex:
         Folder of the how-to notes.
     include_tools : bool
         Index the registry's tool cards.
+    registry : Registry, optional
+        The tools to index; every module of :mod:`tools` if None.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class KnowledgeIndex:
         packages: Sequence[PackageSpec] = PACKAGES,
         notes_dir: Path | str = NOTES_DIR,
         include_tools: bool = True,
+        registry: Any = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_path()
         self.embedder = embedder if not isinstance(embedder, str | None) else get_embedder(
@@ -114,6 +117,7 @@ class KnowledgeIndex:
         self.packages = tuple(packages)
         self.notes_dir = Path(notes_dir)
         self.include_tools = include_tools
+        self.registry = registry
         self._client: Any = None
         self._collection: Any = None
         self._corpus: Corpus | None = None
@@ -205,10 +209,22 @@ class KnowledgeIndex:
             )
         return manifest
 
+    def tool_names(self) -> set[str]:
+        """Names of the tools registered now (not of those indexed)."""
+        if not self.include_tools:
+            return set()
+        from rag_index.corpus import load_tools
+
+        registry = self.registry if self.registry is not None else load_tools()
+        return {t.name for t in registry}
+
     def stale_groups(self) -> tuple[dict[str, str], dict[str, str]]:
         """Current group keys and the groups whose indexed key differs (or is missing)."""
         keys = group_keys(
-            packages=self.packages, notes_dir=self.notes_dir, include_tools=self.include_tools
+            packages=self.packages,
+            notes_dir=self.notes_dir,
+            include_tools=self.include_tools,
+            registry=self.registry,
         )
         try:
             indexed = (self.read_manifest() or {}).get("groups", {})
@@ -257,7 +273,10 @@ class KnowledgeIndex:
             "count": 0,
         }
         keys = group_keys(
-            packages=self.packages, notes_dir=self.notes_dir, include_tools=self.include_tools
+            packages=self.packages,
+            notes_dir=self.notes_dir,
+            include_tools=self.include_tools,
+            registry=self.registry,
         )
         indexed: dict[str, str] = manifest["groups"]
         collection = self._open()
@@ -274,7 +293,9 @@ class KnowledgeIndex:
         bar = _progress(len(todo), progress)
         for group in todo:
             bar.set_description(f"indexing {group}")
-            chunks = read_group(group, packages=self.packages, notes_dir=self.notes_dir)
+            chunks = read_group(
+                group, packages=self.packages, notes_dir=self.notes_dir, registry=self.registry
+            )
             self._add(collection, chunks, bar)
             indexed[group] = keys[group]
             manifest["count"] = collection.count()

@@ -656,7 +656,7 @@ def tool(
 
     def decorate(f: F) -> F:
         built = Tool(f, category=category, name=name, output_names=output_names)
-        (registry or REGISTRY).register(built)
+        (REGISTRY if registry is None else registry).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f
 
@@ -666,7 +666,7 @@ def tool(
 def get_tool(func_or_name: Callable[..., Any] | str, registry: Registry | None = None) -> Tool:
     """The :class:`Tool` of a decorated function, or of a registered name."""
     if isinstance(func_or_name, str):
-        return (registry or REGISTRY).get(func_or_name)
+        return (REGISTRY if registry is None else registry).get(func_or_name)
     found = getattr(func_or_name, "__bia_tool__", None)
     if found is None:
         raise ToolCallError(f"{func_or_name!r} is not a registered tool")
