@@ -13,7 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rag_index.chunks import KINDS, Chunk, Hit
-from rag_index.context import NOTHING_FOUND, Citation, format_citations, format_context
+from rag_index.context import (
+    ANSWER_INSTRUCTIONS,
+    NOTHING_FOUND,
+    Citation,
+    format_citations,
+    format_context,
+)
 
 if TYPE_CHECKING:
     from rag_index.search import (
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from rag_index.store import KnowledgeIndex, default_path
 
 __all__ = [
+    "ANSWER_INSTRUCTIONS",
     "KINDS",
     "NOTHING_FOUND",
     "Chunk",

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from rag_index.chunks import Hit
-from rag_index.corpus import PACKAGES
+from rag_index.corpus import PACKAGES, PackageSpec
 from rag_index.embedders import EMBEDDERS
-from rag_index.search import search_index
+from rag_index.search import is_relevant, search_index
 from rag_index.store import KnowledgeIndex, default_path
 
 QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
@@ -53,7 +53,9 @@ def load_questions(path: Path = QUESTIONS) -> list[Question]:
             continue
         try:
             row = json.loads(line)
-            out.append(Question(row["question"], tuple(row["expected"]), row.get("off_topic", False)))
+            out.append(
+                Question(row["question"], tuple(row["expected"]), row.get("off_topic", False))
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: bad question line ({exc})") from exc
     return out
@@ -84,6 +86,7 @@ def evaluate(
     latencies: list[float] = []
     skipped = 0
     misses: list[str] = []
+    flagged_on = 0
     search_index(index, "warm up the embedder and keyword index", mode=mode)  # type: ignore[arg-type]
     for q in questions:
         if q.off_topic:
@@ -92,15 +95,27 @@ def evaluate(
         if not expected:
             skipped += 1
             continue
-        start = time.perf_counter()
-        hits = search_index(index, q.question, k=10, mode=mode)  # type: ignore[arg-type]
-        latencies.append(time.perf_counter() - start)
+        # Best of three runs per query: on a shared machine single runs measure the neighbours.
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            hits = search_index(index, q.question, k=10, mode=mode)  # type: ignore[arg-type]
+            times.append(time.perf_counter() - start)
+        latencies.append(min(times))
+        flagged_on += is_relevant(hits[:k])
         rank = first_match(hits, expected)
         ranks.append(rank)
         if rank is None or rank > k:
             misses.append(q.question)
+    flagged_off = [
+        is_relevant(search_index(index, q.question, k=k, mode=mode))  # type: ignore[arg-type]
+        for q in questions
+        if q.off_topic
+    ]
     n = len(ranks)
     return {
+        "relevant_on_topic": flagged_on / max(n, 1),
+        "relevant_off_topic": sum(flagged_off) / max(len(flagged_off), 1),
         "mode": mode,
         "questions": n,
         "skipped": skipped,
@@ -139,11 +154,12 @@ def run(
     reuse: bool,
     questions: Sequence[Question],
     k: int = 5,
+    packages: Sequence[PackageSpec] = PACKAGES,
 ) -> list[dict[str, Any]]:
     """Build and evaluate an index per embedder; one result row per (embedder, mode)."""
     rows: list[dict[str, Any]] = []
     for name in embedders:
-        index = KnowledgeIndex(root / name, embedder=name)
+        index = KnowledgeIndex(root / name, embedder=name, packages=packages)
         start = time.perf_counter()
         report = index.update(rebuild=not reuse, progress=True)
         build = time.perf_counter() - start if report.added else None
@@ -177,8 +193,7 @@ def run(
 
 def _row_text(row: dict[str, Any], k: int) -> str:
     build = f"{row['build_s']:.0f}" if row["build_s"] is not None else "-"
-    rel = row["relevance"]
-    rel_text = f"{rel['best_threshold']:.2f}/{rel['balanced_accuracy']:.2f}" if rel else "-"
+    rel_text = f"{row['relevant_on_topic']:.2f}/{row['relevant_off_topic']:.2f}"
     return (
         f"{row['retriever']:<20} {row[f'recall@{k}']:>8.3f} {row['mrr@10']:>7.3f} "
         f"{row['latency_p50_ms']:>7.1f} {row['latency_p95_ms']:>7.1f} {build:>8} "
@@ -195,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("rag_bench.json"))
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument(
+        "--packages", nargs="*", default=None, metavar="DIST",
+        help="index only these libraries (default: all); questions without answers are skipped",
+    )
     args = parser.parse_args(argv)
     questions = load_questions(args.questions)
     root = args.dir or default_path().parent / "bench"
@@ -202,10 +221,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     k = args.k
     header = (
         f"{'retriever':<20} {'recall@' + str(k):>8} {'MRR':>7} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'build s':>8} {'chunks':>7} {'rel t/acc':>10}"
+        f"{'build s':>8} {'chunks':>7} {'rel on/off':>10}"
     )
     print(header, file=sys.stderr)
-    rows = run(args.embedders, root=root, reuse=args.reuse, questions=questions, k=k)
+    packages = (
+        PACKAGES if args.packages is None else tuple(p for p in PACKAGES if p.dist in args.packages)
+    )
+    rows = run(
+        args.embedders, root=root, reuse=args.reuse, questions=questions, k=k, packages=packages
+    )
     print(header)
     for row in rows:
         print(_row_text(row, k))
@@ -219,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "embed_threads": os.environ.get("BIA_EMBED_THREADS", "1"),
         "questions": sum(not q.off_topic for q in questions),
         "off_topic_questions": sum(q.off_topic for q in questions),
-        "packages": [p.dist for p in PACKAGES],
+        "packages": [p.dist for p in packages],
         "results": rows,
     }
     args.out.write_text(json.dumps(payload, indent=1), encoding="utf-8")

@@ -16,9 +16,13 @@ import scipy.sparse as sp
 
 _WORD = re.compile(r"[a-z0-9]+(?:[_.][a-z0-9]+)*")
 _STOPWORDS = frozenset(
-    """a an and are as at be by can do does for from how i if in into is it its me my of on or
-    should so than that the their then there these this to use used using want was we what when
-    where which while who why will with you your""".split()
+    {
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
+        "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "should", "so",
+        "than", "that", "the", "their", "then", "there", "these", "this", "to", "use", "used",
+        "using", "want", "was", "we", "what", "when", "where", "which", "while", "who", "why",
+        "will", "with", "you", "your",
+    }
 )
 
 

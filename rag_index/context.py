@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from rag_index.chunks import Hit
 
+ANSWER_INSTRUCTIONS = (
+    "Answer from the numbered context only. After each statement taken from it, cite its "
+    "source as [n]. If the context does not answer the question, say that the documentation "
+    "has nothing on it instead of guessing."
+)
 NOTHING_FOUND = (
     "The documentation index has nothing relevant to this question. Say so plainly; do not "
     "guess an answer."

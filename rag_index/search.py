@@ -32,7 +32,7 @@ RRF_K = 60
 #: threshold. Calibrated by ``python -m rag_index.bench`` on the labelled questions and the
 #: off-topic ones (see docs/readme/rag.md); a query naming an indexed identifier exactly is
 #: relevant whatever its similarity.
-SIMILARITY_THRESHOLDS: dict[str, float] = {"minilm-int8": 0.35, "minilm": 0.35, "static": 0.5}
+SIMILARITY_THRESHOLDS: dict[str, float] = {"minilm-int8": 0.35, "minilm": 0.35, "static": 0.35}
 
 _default: KnowledgeIndex | None = None
 _lock = threading.Lock()
@@ -118,7 +118,16 @@ def search_index(
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
     threshold = SIMILARITY_THRESHOLDS.get(index.embedder.name, 0.35)
     hits: list[Hit] = []
-    for cid, score in sorted(fused.items(), key=lambda item: -item[1])[:k]:
+    seen: set[str] = set()
+    for cid, score in sorted(fused.items(), key=lambda item: -item[1]):
+        if len(hits) == k:
+            break
+        # One hit per function or note section: its continuation chunks would crowd out
+        # other answers (local_maxima, local_maxima~4, local_maxima~5).
+        base = cid.split("~", 1)[0]
+        if base in seen:
+            continue
+        seen.add(base)
         i = corpus.position[cid]
         meta = corpus.metadatas[i]
         similarity = float(corpus.embeddings[i] @ vector) if len(corpus.embeddings) else math.nan

@@ -366,7 +366,9 @@ class KnowledgeIndex:
             )
         return self._bm25
 
-    def dense(self, vector: np.ndarray, n: int, kinds: Sequence[str] | None) -> list[tuple[str, float]]:
+    def dense(
+        self, vector: np.ndarray, n: int, kinds: Sequence[str] | None
+    ) -> list[tuple[str, float]]:
         """Nearest chunks by cosine similarity from chromadb: ``(id, similarity)`` pairs."""
         collection = self._open()
         total = collection.count()

