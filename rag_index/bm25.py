@@ -87,7 +87,11 @@ class BM25:
         doc_of = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
         tf.data = idf[tf.indices] * data * (k1 + 1) / (data + norm[doc_of])
         self._weights = tf.tocsc()
+        self._rows = tf.tocsr()
         self._vocab = vocab
+        self._idf = idf
+        # A term the corpus never uses is as informative as the rarest one.
+        self._unknown_idf = float(np.log1p((n_docs + 0.5) / 0.5))
         self.n_docs = len(documents)
 
     def scores(self, query: str) -> np.ndarray:
@@ -96,3 +100,25 @@ class BM25:
         if not ids or self.n_docs == 0:
             return np.zeros(self.n_docs)
         return np.asarray(self._weights[:, ids].sum(axis=1)).ravel()
+
+    def coverage(self, query: str, documents: Sequence[int]) -> np.ndarray:
+        """Share of the query's information each document contains, in [0, 1].
+
+        The idf-weighted fraction of the query's distinct terms found in the document; terms the
+        corpus never uses count fully against it. "How do I track a parcel sent by post?" covers
+        little of any chunk (parcel, post are unknown); "When does Otsu's method fail?" is mostly
+        covered by the note on Otsu.
+        """
+        terms = list(dict.fromkeys(tokenize(query)))
+        weights = {
+            t: (self._idf[self._vocab[t]] if t in self._vocab else self._unknown_idf) for t in terms
+        }
+        total = sum(weights.values())
+        out = np.zeros(len(documents))
+        if total <= 0:
+            return out
+        for n, doc in enumerate(documents):
+            row = self._rows.indices[self._rows.indptr[doc] : self._rows.indptr[doc + 1]]
+            present = set(row.tolist())
+            out[n] = sum(w for t, w in weights.items() if self._vocab.get(t, -1) in present) / total
+        return out

@@ -55,8 +55,13 @@ class Hit:
     similarity : float
         Cosine similarity between the query and the chunk under the dense embedder, or NaN when
         the chunk was found by keywords only.
+    keyword_score : float
+        BM25 score, 0 when the chunk was not among the keyword candidates.
+    relevance : float
+        Evidence that the chunk answers the query: the mean of ``similarity`` and the
+        idf-weighted share of the query's terms the chunk contains, in [0, 1].
     relevant : bool
-        Whether the hit passes the relevance threshold (see :func:`rag_index.is_relevant`).
+        Whether ``relevance`` passes the threshold (see :func:`rag_index.is_relevant`).
     """
 
     id: str
@@ -67,6 +72,7 @@ class Hit:
     score: float
     similarity: float = float("nan")
     keyword_score: float = 0.0
+    relevance: float = 1.0
     relevant: bool = True
     extra: dict[str, float] = field(default_factory=dict)
 
