@@ -60,7 +60,7 @@ def index_main(args: argparse.Namespace) -> int:
             hits = search_index(index, args.search, k=5)
             for n, hit in enumerate(hits, 1):
                 mark = "" if hit.relevant else "  (below relevance threshold)"
-                print(f"{n}. {hit.source}  sim={hit.similarity:.2f}{mark}\n   {hit.title}")
+                print(f"{n}. {hit.source}  relevance={hit.relevance:.2f}{mark}\n   {hit.title}")
             _, citations = format_context(hits)
             if not citations:
                 print("Nothing relevant found.")
