@@ -30,7 +30,7 @@ import numpy as np
 from rag_index.chunks import Hit
 from rag_index.corpus import PACKAGES, PackageSpec
 from rag_index.embedders import EMBEDDERS
-from rag_index.search import is_relevant, search_index
+from rag_index.search import is_relevant, search_index, shortlist_tools
 from rag_index.store import KnowledgeIndex, default_path
 
 QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
@@ -43,6 +43,7 @@ class Question:
     question: str
     expected: tuple[str, ...]
     off_topic: bool = False
+    tool_choice: bool = False
 
 
 def load_questions(path: Path = QUESTIONS) -> list[Question]:
@@ -54,7 +55,12 @@ def load_questions(path: Path = QUESTIONS) -> list[Question]:
         try:
             row = json.loads(line)
             out.append(
-                Question(row["question"], tuple(row["expected"]), row.get("off_topic", False))
+                Question(
+                    row["question"],
+                    tuple(row["expected"]),
+                    row.get("off_topic", False),
+                    row.get("tool_choice", False),
+                )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: bad question line ({exc})") from exc
@@ -89,8 +95,8 @@ def evaluate(
     flagged_on = 0
     search_index(index, "warm up the embedder and keyword index", mode=mode)  # type: ignore[arg-type]
     for q in questions:
-        if q.off_topic:
-            continue
+        if q.off_topic or q.tool_choice:
+            continue  # tool-choice requests are scored by the shortlist
         expected = [e for e in q.expected if present(e, corpus.ids, sources)]
         if not expected:
             skipped += 1
@@ -124,6 +130,27 @@ def evaluate(
         "latency_p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "latency_p95_ms": 1000 * float(np.percentile(latencies, 95)) if latencies else float("nan"),
         "misses": misses,
+    }
+
+
+def shortlist_accuracy(index: KnowledgeIndex, questions: Sequence[Question]) -> dict[str, Any]:
+    """How often the tool a question needs is in :func:`shortlist_tools` (top 3 and top 8)."""
+    registered = index.tool_names()
+    at3 = at8 = n = skipped = 0
+    for q in questions:
+        wanted = {e.split(":", 1)[1] for e in q.expected if e.startswith("tool:")} & registered
+        if q.off_topic or not wanted:
+            skipped += q.tool_choice
+            continue
+        names = shortlist_tools(q.question, k=8, index=index)
+        n += 1
+        at3 += bool(wanted & set(names[:3]))
+        at8 += bool(wanted & set(names))
+    return {
+        "questions": n,
+        "skipped_tool_choice": skipped,
+        "hit@3": at3 / max(n, 1),
+        "hit@8": at8 / max(n, 1),
     }
 
 
@@ -177,6 +204,13 @@ def run(
             },
         }
         calibration = relevance_calibration(index, questions)
+        shortlist = shortlist_accuracy(index, questions)
+        print(
+            f"{name}: tool shortlist over {shortlist['questions']} questions "
+            f"({shortlist['skipped_tool_choice']} skipped, tool not registered): "
+            f"hit@3 {shortlist['hit@3']:.2f}, hit@8 {shortlist['hit@8']:.2f}",
+            file=sys.stderr,
+        )
         modes = ["dense", "hybrid"] + (["keyword"] if name == embedders[0] else [])
         for mode in modes:
             result = evaluate(index, questions, mode, k=k)
@@ -189,6 +223,7 @@ def run(
                     "build_s": build,
                     "corpus": size,
                     "relevance": calibration if mode != "keyword" else None,
+                    "shortlist": shortlist if mode == "hybrid" else None,
                 }
             )
             print(_row_text(rows[-1], k), file=sys.stderr)
@@ -245,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = {
         "machine": machine,
         "embed_threads": os.environ.get("BIA_EMBED_THREADS", "1"),
-        "questions": sum(not q.off_topic for q in questions),
+        "questions": sum(not q.off_topic and not q.tool_choice for q in questions),
+        "tool_choice_questions": sum(q.tool_choice for q in questions),
         "off_topic_questions": sum(q.off_topic for q in questions),
         "packages": [p.dist for p in packages],
         "results": rows,
