@@ -44,13 +44,12 @@ def build_parser(verbs: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if module is None:
             continue
         verb_parser = sub.add_parser(verb, help=VERBS[verb][1], description=VERBS[verb][1])
-        add = getattr(module, f"add_{verb.replace('-', '_')}_arguments", None) or getattr(
-            module, "add_arguments"
-        )
+        stem = verb.replace("-", "_")
+        add = getattr(module, f"add_{stem}_arguments", None) or module.add_arguments
         add(verb_parser)
         verb_parser.set_defaults(
-            _main=getattr(module, f"{verb.replace('-', '_')}_main", None)
-            or getattr(module, "main")
+            _main=getattr(module, f"{stem}_main", None)
+            or module.main
         )
     return parser
 

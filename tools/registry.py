@@ -342,10 +342,7 @@ class Tool:
             if p.kind == "pixel_size":
                 lines.append(f"- {p.name}: taken from the input image's pixel size")
                 continue
-            if p.kind == "artifact":
-                type_ = p.artifact_kind
-            else:
-                type_ = props[p.name].get("type", "value")
+            type_ = p.artifact_kind if p.kind == "artifact" else props[p.name].get("type", "value")
             required = " (required)" if p.required else ""
             lines.append(f"- {p.name} [{type_}]{required}: {props[p.name]['description']}")
         for out in self.outputs:
@@ -365,8 +362,10 @@ class Tool:
                 close = difflib.get_close_matches(root, valid, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(f"unknown parameter {root!r}{hint}")
-            elif err["type"] == "missing":
+            elif err["type"] == "missing" and len(err["loc"]) == 1:
                 problems.append(f"missing required parameter {loc!r}")
+            elif err["type"] == "missing":
+                problems.append(f"parameter {root!r}: item {loc[len(root) + 1:]} is missing")
             else:
                 got = json.dumps(_to_jsonable(err.get("input")), default=str)[:80]
                 problems.append(f"parameter {loc!r}: {err['msg']} (got {got})")
@@ -656,7 +655,7 @@ def tool(
 
     def decorate(f: F) -> F:
         built = Tool(f, category=category, name=name, output_names=output_names)
-        (registry or REGISTRY).register(built)
+        (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f
 
@@ -666,7 +665,7 @@ def tool(
 def get_tool(func_or_name: Callable[..., Any] | str, registry: Registry | None = None) -> Tool:
     """The :class:`Tool` of a decorated function, or of a registered name."""
     if isinstance(func_or_name, str):
-        return (registry or REGISTRY).get(func_or_name)
+        return (registry if registry is not None else REGISTRY).get(func_or_name)
     found = getattr(func_or_name, "__bia_tool__", None)
     if found is None:
         raise ToolCallError(f"{func_or_name!r} is not a registered tool")

@@ -271,7 +271,10 @@ class Workspace:
         try:
             path = self.resolve_path(ref)
         except PathNotAllowedError:
-            if "/" in ref or "\\" in ref or ref.startswith(("~", ".")):
+            # A bare word that is neither an artifact nor a file is "not found"; anything that
+            # looks like a path, or names a link that leads out, is refused as such.
+            looks_like_path = "/" in ref or "\\" in ref or ref.startswith(("~", "."))
+            if looks_like_path or any(os.path.lexists(r / ref) for r in self.roots):
                 raise
             path = None
         if path is None or not path.exists():
