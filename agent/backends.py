@@ -20,12 +20,11 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,11 @@ def to_template_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
         elif isinstance(message, HumanMessage):
             out.append({"role": "user", "content": _text_of(message.content)})
         elif isinstance(message, AIMessage):
-            entry: dict[str, Any] = {"role": "assistant", "content": _text_of(message.content)}
+            text = _text_of(message.content)
+            for bad in message.invalid_tool_calls:
+                # Show the model its own unreadable call, so the error that follows makes sense.
+                text += f"\n<tool_call>\n{bad.get('args') or ''}\n</tool_call>"
+            entry: dict[str, Any] = {"role": "assistant", "content": text.strip()}
             if message.tool_calls:
                 entry["tool_calls"] = [
                     {"type": "function", "id": call.get("id"),
@@ -306,7 +309,7 @@ def embedded_chat_model(size: str = weights.DEFAULT_SIZE, *, model_path: str | N
     model = LlamaCppChatModel(model_path=str(path), n_ctx=n_ctx,
                               n_threads=n_threads or default_threads())
     start = time.perf_counter()
-    with _status(f"Loading {name} ...", progress):
+    with Spinner(f"Loading {name} ...", progress):
         model.llama  # noqa: B018 - load now so the time is reported as loading
     info = ModelInfo("embedded", name, file=str(path), sha256=sha, drop_unrequested=True,
                      load_seconds=time.perf_counter() - start,
@@ -314,13 +317,13 @@ def embedded_chat_model(size: str = weights.DEFAULT_SIZE, *, model_path: str | N
     return model, info
 
 
-class _status:
+class Spinner:
     """A rich spinner on stderr while something slow happens (silent when disabled)."""
 
     def __init__(self, text: str, enabled: bool = True) -> None:
         self.text, self.enabled, self._ctx = text, enabled, None
 
-    def __enter__(self) -> _status:
+    def __enter__(self) -> Spinner:
         if self.enabled:
             from rich.console import Console
 
@@ -472,21 +475,3 @@ def make_chat_model(model: str | None = None, *, base_url: str | None = None,
                                    n_threads=settings.get("threads"))
     return openai_chat_model(model or "gpt-4o-mini", base_url=base_url, api_key=api_key,
                              vision=vision)
-
-
-def iter_text_blocks(message: BaseMessage) -> Iterator[str]:
-    """The text pieces of a message's content (content may be a list of blocks)."""
-    content = message.content
-    if isinstance(content, str):
-        yield content
-    else:
-        for block in content:
-            if isinstance(block, dict) and block.get("type") == "text":
-                yield block["text"]
-            elif isinstance(block, str):
-                yield block
-
-
-def print_err(*args: Any) -> None:
-    """Print to stderr (progress and notes never mix with answers on stdout)."""
-    print(*args, file=sys.stderr)

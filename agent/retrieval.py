@@ -19,11 +19,12 @@ from typing import Any, Protocol, runtime_checkable
 from tools.registry import Registry
 
 _WORD = re.compile(r"[a-zµ0-9]+")
-_STOP = frozenset(
+_STOP_WORDS = (
     "a an and are as at be by do does for from give how i if in into is it its me my of on or "
     "please show tell that the their them then these this to use using what which with you your "
-    "can could would should".split()
+    "can could would should"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,22 @@ TOOL_MODULES: tuple[str, ...] = (
 
 
 def load_registry(modules: tuple[str, ...] = TOOL_MODULES) -> Registry:
-    """Import the tool modules that exist and return the global registry.
+    """Import the tool modules and return the global registry.
+
+    ``tools.load_all()`` imports every module of the package; if one of them fails, the known
+    ``modules`` are imported one by one and the broken one is reported and skipped.
 
     Returns
     -------
     Registry
         :data:`tools.registry.REGISTRY` with every available tool registered.
     """
+    try:
+        import tools
+
+        return tools.load_all()  # every module of the package, when all of them import
+    except Exception as exc:  # fall back to the known list, skipping the broken module
+        warnings.warn(f"tools.load_all() failed ({exc!r}); loading known modules", stacklevel=2)
     for name in modules:
         try:
             importlib.import_module(name)

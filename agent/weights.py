@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tools.errors import BiaError
 
@@ -107,7 +108,7 @@ def file_sha256(path: Path, *, progress: bool = False) -> str:
     return digest.hexdigest()
 
 
-def _bar(total: int, desc: str, enabled: bool):  # noqa: ANN202 - tqdm's type is private
+def _bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not enabled,
