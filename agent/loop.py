@@ -204,7 +204,8 @@ class Agent:
         self.model = model
         self.registry = registry if registry is not None else load_registry()
         self.model_info = model_info or ModelInfo("unknown", type(model).__name__)
-        self.session = session or Session(model_info=self.model_info, registry=self.registry)
+        self.session = (session if session is not None
+                        else Session(model_info=self.model_info, registry=self.registry))
         if self.session.model_info is None:
             self.session.model_info = self.model_info
         self.session.registry = self.registry
@@ -219,9 +220,9 @@ class Agent:
 
     # -- prompt ---------------------------------------------------------------------------
 
-    def _notify(self, event: str, **data: Any) -> None:
+    def _notify(self, kind: str, **data: Any) -> None:
         if self.callback is not None:
-            self.callback(event, data)
+            self.callback(kind, data)
 
     def choose_tools(self, request: str) -> list[Tool]:
         """All tools, or a shortlist for ``request`` when there are more than ``max_tools``."""

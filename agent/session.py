@@ -88,7 +88,7 @@ class Session:
 
     def __init__(self, workspace: Workspace | None = None, *, model_info: ModelInfo | None = None,
                  registry: Registry | None = None) -> None:
-        self.workspace = workspace or Workspace()
+        self.workspace = workspace if workspace is not None else Workspace()
         self.model_info = model_info
         self.registry = registry or REGISTRY
         self.messages: list[BaseMessage] = []
