@@ -117,6 +117,17 @@ def _mentioned(value: Any, name: str, text: str) -> bool:
     return False
 
 
+def _names_parameter(name: str, text: str) -> bool:
+    """Whether the user's words name parameter ``name`` ("spot sigma" names ``spot_sigma``)."""
+    parts = [w for w in name.lower().split("_") if len(w) > 1]
+    return bool(parts) and all(re.search(rf"\b{re.escape(w)}", text, re.IGNORECASE)
+                               for w in parts)
+
+
+def _is_artifact(tool_: Tool, name: str) -> bool:
+    return any(p.name == name and p.kind == "artifact" for p in tool_.params)
+
+
 def drop_unrequested(tool_: Tool, arguments: dict[str, Any],
                      user_text: str) -> tuple[dict[str, Any], list[str]]:
     """Remove optional value arguments whose value the user never stated.
@@ -240,9 +251,35 @@ class Agent:
             return []
         return list(self.retriever.search(request, k=4))
 
-    def system_prompt(self, hits: Sequence[Any]) -> str:
-        """Rules, the workspace's artifacts, and numbered retrieved passages."""
-        parts = [SYSTEM_PROMPT]
+    def tool_schema(self, tool_: Tool) -> dict[str, Any]:
+        """The tool as the model sees it.
+
+        For small local models (``drop_unrequested``) the schema is trimmed: the summary line
+        only, and optional value parameters only when the user's words name them. A shorter
+        prompt is much faster on a CPU, and a parameter the model does not see is one it cannot
+        invent a value for.
+        """
+        schema = tool_.openai_schema()
+        if not self.drop_unrequested:
+            return schema
+        text = self._user_text()
+        function = schema["function"]
+        function["description"] = tool_.summary
+        params = function["parameters"]
+        required = set(params.get("required", []))
+        params["properties"] = {
+            name: prop for name, prop in params["properties"].items()
+            if name in required or _is_artifact(tool_, name) or _names_parameter(name, text)
+        }
+        return schema
+
+    def context_prompt(self, hits: Sequence[Any]) -> str:
+        """The workspace's artifacts and numbered retrieved passages ("" when there are none).
+
+        Sent as a separate system message after the conversation so that the fixed system
+        prompt and tool list stay a stable prefix the embedded model's cache can reuse.
+        """
+        parts = []
         if len(self.session.workspace):
             listed = [
                 f"- {a.name} ({self.session.workspace.describe(a.name).splitlines()[0]})"
@@ -256,6 +293,10 @@ class Agent:
             )
             parts.append(CITE_PROMPT.format(context=context))
         return "\n\n".join(parts)
+
+    def system_prompt(self, hits: Sequence[Any]) -> str:
+        """The fixed rules followed by :meth:`context_prompt` (for a single-message prompt)."""
+        return "\n\n".join(p for p in (SYSTEM_PROMPT, self.context_prompt(hits)) if p)
 
     def _user_text(self) -> str:
         return "\n".join(self.session.requests)
@@ -324,17 +365,22 @@ class Agent:
         """
         start = time.perf_counter()
         session = self.session
-        session.requests.append(request)
-        session.messages.append(self._human_message(request))
         hits = self.retrieve(request)
+        context = self.context_prompt(hits)
+        session.requests.append(request)
+        earlier = list(session.messages)
+        session.messages.append(self._human_message(request))
         tools = self.choose_tools(request)
-        bound = self.model.bind_tools([t.openai_schema() for t in tools]) if tools else self.model
-        system = SystemMessage(content=self.system_prompt(hits))
+        bound = self.model.bind_tools([self.tool_schema(t) for t in tools]) if tools \
+            else self.model
+        prefix = [SystemMessage(content=SYSTEM_PROMPT), *earlier]
+        if context:
+            prefix.append(SystemMessage(content=context))
         events: list[Event] = []
         failures = 0
         for step in range(1, self.max_steps + 1):
             self._notify("model_start", step=step)
-            ai = bound.invoke([system, *session.messages])
+            ai = bound.invoke([*prefix, *session.messages[len(earlier):]])
             self._notify("model_end", step=step, message=ai)
             if not isinstance(ai, AIMessage):
                 ai = AIMessage(content=str(getattr(ai, "content", ai)))

@@ -227,11 +227,13 @@ class Session:
             ],
         }
 
-    def export(self, folder: str | os.PathLike[str] | None = None) -> Exported:
+    def export(self, folder: str | os.PathLike[str] | None = None, *,
+               extra: dict[str, Any] | None = None) -> Exported:
         """Save outputs and write ``session.py`` and ``provenance.json`` into ``folder``.
 
-        Inputs that were never files (arrays added in code) are saved under ``inputs/`` so the
-        script can read them.
+        ``extra`` is added to ``provenance.json`` (e.g. a comparison with ground truth). Inputs
+        that were never files (arrays added in code) are saved under ``inputs/`` so the script
+        can read them.
         """
         target = Path(folder) if folder else self.folder
         target.mkdir(parents=True, exist_ok=True)
@@ -246,7 +248,8 @@ class Session:
         script.write_text(self.script(input_files), encoding="utf-8")
         provenance = target / "provenance.json"
         provenance.write_text(
-            json.dumps(self.provenance(outputs), indent=2, ensure_ascii=False, default=str),
+            json.dumps({**self.provenance(outputs), **(extra or {})}, indent=2,
+                       ensure_ascii=False, default=str),
             encoding="utf-8",
         )
         return Exported(target, script, provenance, outputs)

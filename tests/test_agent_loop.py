@@ -246,8 +246,9 @@ def test_a_plain_question_is_answered_without_tools_and_cites(data_dir: Path, re
     assert reply.events == [] and reply.model_calls == 1
     assert [h.title for h in reply.sources] == [agent.retrieve("How do I split touching "
                                                                 "nuclei?")[0].title]
-    system = agent.model.seen[0]["messages"][0].content
-    assert "[1] voronoi_otsu_labeling" in system
+    messages = agent.model.seen[0]["messages"]
+    assert "[1] voronoi_otsu_labeling" in messages[1].content  # context after the fixed prompt
+    assert "[1]" not in messages[0].content
 
 
 def test_a_question_with_nothing_relevant_says_so(data_dir: Path, registry) -> None:
@@ -265,6 +266,21 @@ def test_invented_optional_numbers_are_dropped(data_dir: Path, registry) -> None
     event = reply.events[0]
     assert event.dropped == ["spot_sigma"]
     assert event.arguments["spot_sigma"] == 2.0 and event.arguments["outline_sigma"] == 1
+
+
+def test_small_models_see_only_the_optional_parameters_the_user_named(data_dir, registry):
+    agent = make_agent(data_dir, [call("voronoi_otsu_labeling", image="cells.tif"), "ok"],
+                       registry)
+    agent.ask("segment cells.tif with a spot sigma of 3")
+    shown = {t["function"]["name"]: t["function"] for t in agent.model.seen[0]["tools"]}
+    assert set(shown["voronoi_otsu_labeling"]["parameters"]["properties"]) == {
+        "image", "spot_sigma"}
+    assert set(shown["measure_objects"]["parameters"]["properties"]) == {"labels", "image"}
+    assert "\n" not in shown["voronoi_otsu_labeling"]["description"]
+    full = make_agent(data_dir, ["ok"], registry, drop_unrequested=False)
+    full.ask("segment cells.tif")
+    props = full.model.seen[0]["tools"][0]["function"]["parameters"]["properties"]
+    assert len(props) > 2
 
 
 def test_drop_unrequested_keeps_stated_values_and_artifacts(registry) -> None:
