@@ -55,6 +55,9 @@ _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
     r"tell me|describe)\b", re.IGNORECASE,
 )
+_SCHEMA_WORDS = frozenset(
+    {"additionalProperties", "properties", "required", "type", "description", "default", "title"}
+)
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _IMAGE_FILE = re.compile(r"[\w./\\~-]+\.(?:tif|tiff|png|jpg|jpeg)\b", re.IGNORECASE)
 
@@ -324,9 +327,13 @@ class Agent:
             tool_ = self.registry.get(name)
         except ToolCallError as exc:
             return Event("error", name, arguments, f"Error: {exc}")
-        dropped: list[str] = []
+        names = {p.name for p in tool_.params}
+        # Small models copy JSON-schema words from the tool list into their arguments.
+        dropped = [k for k in arguments if k in _SCHEMA_WORDS and k not in names]
+        arguments = {k: v for k, v in arguments.items() if k not in dropped}
         if self.drop_unrequested:
-            arguments, dropped = drop_unrequested(tool_, arguments, self._user_text())
+            arguments, more = drop_unrequested(tool_, arguments, self._user_text())
+            dropped += more
         self._notify("tool_start", tool=name, arguments=arguments)
         start = time.perf_counter()
         try:
@@ -388,6 +395,14 @@ class Agent:
             if not ai.tool_calls and not ai.invalid_tool_calls:
                 text = _content_text(ai) or _done_text(events)
                 return self._finish(request, text, events, hits, None, step, start)
+            if ai.tool_calls and not ai.invalid_tool_calls and all(
+                self._repeats(call, events) for call in ai.tool_calls
+            ):
+                # Small models often answer a finished job by asking for it again: that is
+                # the end of the turn, not a reason to redo the work.
+                session.messages[-1] = AIMessage(content=_done_text(events))
+                return self._finish(request, _done_text(events), events, hits, None, step,
+                                    start)
             step_failed = False
             for bad in ai.invalid_tool_calls:
                 event = Event("error", bad.get("name"), {},
@@ -423,6 +438,18 @@ class Agent:
         return self._finish(request, _prefix_done(events, text), events, hits, "step_limit",
                             self.max_steps, start)
 
+    def _repeats(self, call: dict[str, Any], events: Sequence[Event]) -> bool:
+        """Whether ``call`` asks again for a call that already ran in this turn."""
+        args = call.get("args") or {}
+        for event in events:
+            if event.kind != "call" or event.tool != call["name"]:
+                continue
+            same = all(event.arguments.get(k) == v or _same_input(self, event, k, v)
+                       for k, v in args.items() if k not in _SCHEMA_WORDS)
+            if same:
+                return True
+        return False
+
     def _finish(self, request: str, text: str, events: list[Event], hits: list[Any],
                 stopped: str | None, model_calls: int, start: float) -> Reply:
         session = self.session
@@ -447,6 +474,14 @@ class Agent:
         )
 
 
+def _same_input(agent: Agent, event: Event, key: str, value: Any) -> bool:
+    """Whether ``value`` (e.g. a file path) names the artifact the event used for ``key``."""
+    used = event.arguments.get(key)
+    artifact = agent.session.workspace.artifacts.get(str(used))
+    return artifact is not None and isinstance(value, str) and bool(value) and str(
+        artifact.provenance.get("file", "")).endswith(value)
+
+
 def _content_text(message: AIMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -460,9 +495,10 @@ def _done_text(events: Sequence[Event]) -> str:
     done = [e for e in events if e.kind == "call"]
     if not done:
         return "(no answer)"
+    last = done[-1].message.split(". ", 1)[-1].splitlines()[0]
     return "Done: " + "; ".join(
         f"{e.tool} -> {', '.join(e.outputs) or 'value'}" for e in done
-    ) + "."
+    ) + f". {last}"
 
 
 def _prefix_done(events: Sequence[Event], text: str) -> str:

@@ -14,6 +14,7 @@ instead. All three are accepted. Anything that looks like a call but cannot be r
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -49,14 +50,50 @@ class ParsedReply:
 
 
 def _load_object(raw: str) -> Any:
-    """JSON, or failing that a Python literal (small models write single quotes)."""
+    """JSON, else JSON with missing closing braces added, else a Python literal.
+
+    Small models drop the last ``}`` of a nested object, or write single quotes.
+    """
     try:
         return json.loads(raw)
     except json.JSONDecodeError as first:
+        missing = raw.count("{") - raw.count("}")
+        if 0 < missing <= 3:
+            try:
+                return json.loads(raw + "}" * missing)
+            except json.JSONDecodeError:
+                pass
         try:
             return ast.literal_eval(raw)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise first from None
+
+
+def _load_objects(raw: str) -> list[Any]:
+    """One JSON value, or several written one after another (one call per line)."""
+    try:
+        return [_load_object(raw)]
+    except json.JSONDecodeError as first:
+        decoder = json.JSONDecoder()
+        values, pos = [], 0
+        while pos < len(raw):
+            while pos < len(raw) and raw[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(raw):
+                break
+            try:
+                value, pos = decoder.raw_decode(raw, pos)
+            except json.JSONDecodeError:
+                rest = raw[pos:]
+                if not values:
+                    raise first from None
+                # A last object missing its braces is repaired; one cut off at the token limit
+                # is ignored, and the complete calls before it stand.
+                with contextlib.suppress(json.JSONDecodeError):
+                    values.append(_load_object(rest))
+                break
+            values.append(value)
+        return values
 
 
 def _as_calls(obj: Any, raw: str) -> tuple[list[ParsedCall], list[InvalidCall]]:
@@ -88,6 +125,22 @@ def _as_calls(obj: Any, raw: str) -> tuple[list[ParsedCall], list[InvalidCall]]:
     return calls, invalid
 
 
+def _flatten(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        out.extend(value if isinstance(value, list) else [value])
+    return out
+
+
+def _dedupe(calls: list[ParsedCall]) -> list[ParsedCall]:
+    """Drop repeats of the same call: small models sometimes loop on one line."""
+    seen: list[ParsedCall] = []
+    for c in calls:
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
 def _looks_like_call(raw: str) -> bool:
     return '"name"' in raw or "'name'" in raw
 
@@ -116,41 +169,41 @@ def parse_reply(text: str) -> ParsedReply:
             if raw.startswith("```"):
                 raw = raw.strip("`").removeprefix("json").strip()
             try:
-                obj = _load_object(raw)
+                obj = _load_objects(raw)
             except json.JSONDecodeError as exc:
                 invalid.append(InvalidCall(raw, f"the tool call is not valid JSON ({exc.msg} at "
                                                 f"character {exc.pos})"))
                 continue
-            found, bad = _as_calls(obj, raw)
+            found, bad = _as_calls(_flatten(obj), raw)
             calls += found
             invalid += bad
         remaining = _TOOL_CALL_BLOCK.sub("", text)
-        return ParsedReply(remaining.strip(), calls, invalid)
+        return ParsedReply(remaining.strip(), _dedupe(calls), invalid)
     for match in _FENCE.finditer(text):
         raw = match.group(1).strip()
         if not _looks_like_call(raw):
             continue
         try:
-            obj = _load_object(raw)
+            obj = _load_objects(raw)
         except json.JSONDecodeError as exc:
             invalid.append(InvalidCall(raw, f"the tool call is not valid JSON ({exc.msg})"))
             remaining = remaining.replace(match.group(0), "")
             continue
-        found, bad = _as_calls(obj, raw)
+        found, bad = _as_calls(_flatten(obj), raw)
         if found or bad:
             calls += found
             invalid += bad
             remaining = remaining.replace(match.group(0), "")
     if calls or invalid:
-        return ParsedReply(remaining.strip(), calls, invalid)
+        return ParsedReply(remaining.strip(), _dedupe(calls), invalid)
     stripped = text.strip()
     if stripped.startswith(("{", "[")) and _looks_like_call(stripped):
         try:
-            obj = _load_object(stripped)
+            obj = _load_objects(stripped)
         except json.JSONDecodeError as exc:
             return ParsedReply("", [], [InvalidCall(stripped, f"the tool call is not valid JSON "
                                                               f"({exc.msg})")])
-        found, bad = _as_calls(obj, stripped)
+        found, bad = _as_calls(_flatten(obj), stripped)
         if found or bad:
-            return ParsedReply("", found, bad)
+            return ParsedReply("", _dedupe(found), bad)
     return ParsedReply(stripped)

