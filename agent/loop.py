@@ -44,7 +44,13 @@ otherwise analyse an image. Pass file paths and artifact names exactly as writte
 the new artifact; pass that name to the next tool.
 - Give only the parameters the user stated. Leave out the others so their defaults apply.
 - If the user only asks a question, answer it briefly without calling a tool.
-- When every step is done, answer in one or two sentences with the key numbers."""
+- When every step is done, answer in one or two sentences with the key numbers. Do not call \
+a tool again for a step that is already done.
+Example: the user says "Smooth a.tif, then count the spots" -> first reply exactly
+<tool_call>
+{"name": "smooth_tool", "arguments": {"image": "a.tif"}}
+</tool_call>
+then, after the result names the new artifact, call the counting tool on that artifact."""
 
 CITE_PROMPT = """\
 Documentation that may help (cite it as [1], [2] when you use it):
@@ -350,7 +356,10 @@ class Agent:
             if len(summary) > MAX_RESULT_CHARS:
                 summary = summary[:MAX_RESULT_CHARS] + " ..."
             event = Event("call", name, result.arguments,
-                          f"{name} done in {result.seconds:.1f} s. {summary}",
+                          f"{name} done in {result.seconds:.1f} s. {summary}\n"
+                          f"The request was: {self.session.requests[-1]!r}. If every part of it "
+                          "is done, answer with a one-sentence summary; otherwise call the tool "
+                          "for the next part.",
                           outputs=list(result.outputs), seconds=result.seconds, dropped=dropped)
         self._notify("tool_end", event=event)
         return event
@@ -439,8 +448,16 @@ class Agent:
                             self.max_steps, start)
 
     def _repeats(self, call: dict[str, Any], events: Sequence[Event]) -> bool:
-        """Whether ``call`` asks again for a call that already ran in this turn."""
+        """Whether ``call`` asks again for a call that already ran in this turn.
+
+        For small local models (``drop_unrequested``) any second call of the same tool counts:
+        they chain a tool onto its own output instead of stopping.
+        """
         args = call.get("args") or {}
+        if self.drop_unrequested and any(
+            e.kind == "call" and e.tool == call["name"] for e in events
+        ):
+            return True
         for event in events:
             if event.kind != "call" or event.tool != call["name"]:
                 continue

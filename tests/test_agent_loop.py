@@ -225,7 +225,7 @@ def test_hostile_path_is_refused_without_crashing(data_dir: Path, registry) -> N
 def test_step_limit_stops_the_turn(data_dir: Path, registry) -> None:
     replies = [call("denoise_nlm", image="cells.tif")] + [
         lambda m: call("denoise_nlm", image=last_output(m))] * 4
-    agent = make_agent(data_dir, replies, registry, max_steps=3)
+    agent = make_agent(data_dir, replies, registry, max_steps=3, drop_unrequested=False)
     reply = agent.ask("denoise cells.tif forever")
     assert reply.stopped == "step_limit" and reply.model_calls == 3
     assert len(agent.model.seen) == 3
@@ -239,6 +239,12 @@ def test_asking_again_for_a_finished_call_ends_the_turn(data_dir: Path, registry
     assert [e.kind for e in reply.events] == ["call"] and reply.stopped is None
     assert reply.text.startswith("Done: denoise_nlm -> cells_denoise_nlm. cells_denoise_nlm:")
     assert len(agent.session.calls) == 1
+    # A small model chaining a tool onto its own output is stopped the same way.
+    chained = make_agent(data_dir, [call("denoise_nlm", image="cells.tif"),
+                                    lambda m: call("denoise_nlm", image=last_output(m))],
+                         registry)
+    assert chained.ask("denoise cells.tif").text.startswith("Done: denoise_nlm")
+    assert len(chained.session.calls) == 1
 
 
 def test_repeated_errors_stop_after_one_retry(data_dir: Path, registry) -> None:
