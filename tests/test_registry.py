@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -10,9 +11,9 @@ import pandas as pd
 import pytest
 from annotated_types import Ge, Gt, Interval, Le, Lt
 
-from tools.errors import ToolCallError
+from tools.errors import InputError, PathNotAllowedError, ToolCallError
 from tools.registry import Registry, get_tool, tool
-from tools.types import Image, ImageMeta, Labels, PixelSize, Table
+from tools.types import Image, ImageMeta, InputPath, Labels, OutputPath, PixelSize, Table
 from tools.workspace import Workspace
 
 REG = Registry()
@@ -306,3 +307,104 @@ def test_real_tools_are_registered_with_schemas() -> None:
         schema = registry.get(name).openai_schema()
         assert schema["function"]["parameters"]["properties"], name
         json.dumps(schema)  # serialisable as sent to a model
+
+
+@tool(category="test", registry=REG)
+def write_note(text: str, path: OutputPath, extra: OutputPath | None = None) -> str:
+    """Write a text file, as plot and mesh exporters do.
+
+    Parameters
+    ----------
+    text : str
+        What to write.
+    path : OutputPath
+        The file to write.
+    extra : OutputPath, optional
+        A second file.
+    """
+    Path(path).write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["../escape.txt", "/etc/evil.txt", "sub/dir.txt", "..", ".hidden", "a\x00b", ""]
+)
+def test_output_paths_from_a_model_stay_in_the_session_folder(tmp_path, name: str) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    with pytest.raises(PathNotAllowedError, match="not allowed"):
+        REG.run(ws, "write_note", {"text": "x", "path": name})
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_output_path_is_written_in_the_session_folder_once(tmp_path) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    schema = get_tool(write_note).openai_schema()["function"]["parameters"]
+    assert "session folder" in schema["properties"]["path"]["description"]
+    assert schema["required"] == ["text", "path"]
+    result = REG.run(ws, "write_note", {"text": "hello", "path": "note.txt"})
+    assert Path(result.value) == ws.session_dir / "note.txt"
+    assert (ws.session_dir / "note.txt").read_text() == "hello"
+    assert ws.files == [ws.session_dir / "note.txt"]
+    with pytest.raises(InputError, match="already exists"):
+        REG.run(ws, "write_note", {"text": "again", "path": "note.txt"})
+    assert (ws.session_dir / "note.txt").read_text() == "hello"
+
+
+@tool(category="test", registry=REG)
+def read_note(path: InputPath) -> str:
+    """Read a text file, as model loaders do.
+
+    Parameters
+    ----------
+    path : InputPath
+        The file to read.
+    """
+    return Path(path).read_text()
+
+
+def test_input_paths_from_a_model_are_confined_to_the_roots(tmp_path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.txt").write_text("inside")
+    (tmp_path / "secret.txt").write_text("outside")
+    ws = Workspace([root], output_root=tmp_path / "out")
+    assert REG.run(ws, "read_note", {"path": "ok.txt"}).value == "inside"
+    with pytest.raises(PathNotAllowedError):
+        REG.run(ws, "read_note", {"path": "../secret.txt"})
+    with pytest.raises(PathNotAllowedError):
+        REG.run(ws, "read_note", {"path": str(tmp_path / "secret.txt")})
+    with pytest.raises(Exception, match="does not exist"):
+        REG.run(ws, "read_note", {"path": "missing.txt"})
+    assert read_note(str(tmp_path / "secret.txt")) == "outside"  # direct calls are plain
+
+
+def test_movies_are_processed_frame_by_frame_unless_the_tool_takes_movies(tmp_path) -> None:
+    import tools
+    from tools import synthetic
+
+    registry = tools.load_all()
+    data = synthetic.timelapse(8, shape=(96, 96), n_cells=6, division_rate=0.0, seed=3)
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    ws.add("movie", data.movie, kind="image", meta=data.meta)
+    assert data.meta.axes == "TYX"
+    segmented = registry.run(ws, "voronoi_otsu_labeling", {"image": "movie", "spot_sigma": 2.0})
+    labels = ws.get(segmented.outputs[0])
+    assert labels.data.shape == data.movie.shape and labels.meta.axes == "TYX"
+    per_frame_counts = [len(np.unique(f[f > 0])) for f in labels.data]
+    true_counts = [len(np.unique(f[f > 0])) for f in data.labels]
+    assert per_frame_counts == true_counts  # each frame segmented on its own
+    measured = registry.run(ws, "measure_objects", {"labels": labels.name, "image": "movie"})
+    table = ws.get(measured.outputs[0]).data
+    assert table.columns[0] == "frame" and sorted(table["frame"].unique()) == list(range(8))
+    assert len(table) == sum(true_counts)
+    tracked = registry.run(ws, "track_objects", {"labels_movie": labels.name})
+    tracks = ws.get(tracked.outputs[0]).data
+    assert tracks["track_id"].nunique() == len(data.tracks)  # the tracker got the whole movie
+
+
+def test_movies_of_different_lengths_are_refused(tmp_path) -> None:
+    ws = Workspace([tmp_path], output_root=tmp_path / "out")
+    ws.add("a", np.ones((3, 8, 8), np.float32), kind="image", meta=ImageMeta("TYX"))
+    ws.add("b", np.ones((4, 8, 8), np.int32), kind="labels", meta=ImageMeta("TYX"))
+    with pytest.raises(InputError, match="different numbers of frames"):
+        REG.run(ws, "every_type", {"image": "a", "count": 1, "labels": "b"})

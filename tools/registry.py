@@ -35,7 +35,7 @@ import pydantic
 
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
-from tools.types import ArtifactRole, PixelSize
+from tools.types import ArtifactRole, InputFileRole, OutputFileRole, PixelSize
 
 if TYPE_CHECKING:
     from tools.workspace import Workspace
@@ -43,13 +43,17 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-ParamKind = Literal["artifact", "pixel_size", "value"]
+ParamKind = Literal["artifact", "pixel_size", "input_path", "output_path", "value"]
 
 _ARTIFACT_HELP = {
     "image": "Name of an image in the workspace, or a path to an image file.",
     "labels": "Name of a label image in the workspace, or a path to a label image file.",
     "table": "Name of a table in the workspace, or a path to a CSV file.",
 }
+
+
+_OUTPUT_HELP = "A file name (no folders); the file is written to the session folder."
+_INPUT_HELP = "A path inside the workspace folders."
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,13 @@ def _artifact_role(annotation: Any) -> ArtifactRole | None:
             if isinstance(meta, ArtifactRole):
                 return meta
     return None
+
+
+def _has_marker(annotation: Any, marker: type) -> bool:
+    base, _ = _strip_optional(annotation)
+    return typing.get_origin(base) is typing.Annotated and any(
+        isinstance(meta, marker) for meta in typing.get_args(base)[1:]
+    )
 
 
 def _is_pixel_size(annotation: Any) -> bool:
@@ -225,8 +236,12 @@ class Tool:
         category: str,
         name: str | None = None,
         output_names: Sequence[str] | None = None,
+        movie: bool = False,
+        tiled: bool = False,
     ) -> None:
         self.func = func
+        self.movie = movie
+        self.tiled = tiled
         self.name = name or func.__name__
         if not TOOL_NAME.match(self.name):
             raise TypeError(f"tool name {self.name!r} must be lower_snake_case, 2-64 characters")
@@ -250,7 +265,11 @@ class Tool:
             annotation = hints[pname]
             role = _artifact_role(annotation)
             kind: ParamKind = (
-                "artifact" if role else "pixel_size" if _is_pixel_size(annotation) else "value"
+                "artifact" if role
+                else "pixel_size" if _is_pixel_size(annotation)
+                else "input_path" if _has_marker(annotation, InputFileRole)
+                else "output_path" if _has_marker(annotation, OutputFileRole)
+                else "value"
             )
             if entry is None and kind != "pixel_size":
                 raise TypeError(f"tool {self.name!r}: parameter {pname!r} is not documented")
@@ -287,6 +306,11 @@ class Tool:
                 _, optional = _strip_optional(p.annotation)
                 annotation: Any = str | None if optional else str
                 description = f"{_ARTIFACT_HELP[p.artifact_kind or 'image']} {p.description}"
+            elif p.kind in ("input_path", "output_path"):
+                _, optional = _strip_optional(p.annotation)
+                annotation = str | None if optional else str
+                help_ = _OUTPUT_HELP if p.kind == "output_path" else _INPUT_HELP
+                description = f"{help_} {p.description}"
             else:
                 annotation = p.annotation
                 description = p.description
@@ -441,28 +465,42 @@ class Tool:
         values = self.validate(arguments)
         call_kwargs: dict[str, Any] = {}
         inputs: dict[str, str] = {}
+        frame_axes: dict[str, int] = {}
         first_image = None
         for p in self.params:
             if p.kind != "artifact" or values.get(p.name) is None:
                 continue
             artifact = workspace.get(values[p.name])
             workspace.check_kind(artifact, p.artifact_kind or "image", parameter=p.name)
-            workspace.check_budget(artifact)
+            if not self.tiled:  # tiled tools work block by block, whatever the size
+                workspace.check_budget(artifact)
             values[p.name] = artifact.name
             inputs[p.name] = artifact.name
             call_kwargs[p.name] = artifact.data
+            if artifact.meta is not None and "T" in artifact.meta.axes and not self.movie:
+                frame_axes[p.name] = artifact.meta.axes.index("T")
             if first_image is None and artifact.kind in ("image", "labels"):
                 first_image = artifact
         for p in self.params:
             if p.kind == "value":
                 call_kwargs[p.name] = values[p.name]
+            elif p.kind == "output_path":
+                name = values[p.name]
+                call_kwargs[p.name] = None if name is None else str(workspace.output_file(name))
+            elif p.kind == "input_path":
+                call_kwargs[p.name] = (
+                    None if values[p.name] is None else str(workspace.input_file(values[p.name]))
+                )
             elif p.kind == "pixel_size":
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
         start = time.perf_counter()
-        returned = self.func(**call_kwargs)
+        if frame_axes:
+            parts = self._run_per_frame(call_kwargs, frame_axes)
+        else:
+            returned = self.func(**call_kwargs)
+            parts = list(returned) if len(self.outputs) > 1 else [returned]
         seconds = time.perf_counter() - start
-        parts = list(returned) if len(self.outputs) > 1 else [returned]
         base = first_image.name if first_image else next(iter(inputs.values()), self.name)
         outputs: list[str] = []
         plain: list[Any] = []
@@ -495,6 +533,39 @@ class Tool:
         result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds)
         workspace.log_call(result)
         return result
+
+    def _run_per_frame(self, kwargs: dict[str, Any], frame_axes: Mapping[str, int]) -> list[Any]:
+        """Call the function once per time point of the movie inputs and join the results.
+
+        Images and labels are stacked along a leading time axis, tables are concatenated with a
+        ``frame`` column, plain values are collected in a list (one per frame).
+        """
+        lengths = {kwargs[name].shape[axis] for name, axis in frame_axes.items()}
+        if len(lengths) != 1:
+            raise InputError(
+                f"the movies given to {self.name!r} have different numbers of frames: "
+                + ", ".join(f"{n}: {kwargs[n].shape[a]}" for n, a in frame_axes.items())
+            )
+        n_frames = lengths.pop()
+        per_frame: list[list[Any]] = []
+        for t in range(n_frames):
+            frame_kwargs = dict(kwargs)
+            for name, axis in frame_axes.items():
+                frame_kwargs[name] = np.take(kwargs[name], t, axis=axis)
+            returned = self.func(**frame_kwargs)
+            per_frame.append(list(returned) if len(self.outputs) > 1 else [returned])
+        joined: list[Any] = []
+        for i, spec in enumerate(self.outputs or [OutputSpec(None, "")]):
+            values = [frame[i] for frame in per_frame]
+            if spec.artifact_kind in ("image", "labels"):
+                joined.append(np.stack(values, axis=0))
+            elif spec.artifact_kind == "table":
+                tables = [v.assign(frame=t) for t, v in enumerate(values)]
+                table = pd.concat(tables, ignore_index=True)
+                joined.append(table[["frame", *[c for c in table.columns if c != "frame"]]])
+            else:
+                joined.append(values)
+        return joined
 
     # -- adapters -------------------------------------------------------------------------
 
@@ -629,6 +700,8 @@ def tool(
     category: str,
     name: str | None = None,
     output_names: Sequence[str] | None = None,
+    movie: bool = False,
+    tiled: bool = False,
     registry: Registry | None = None,
 ) -> Any:
     """Register a typed, documented function as a tool and return it unchanged.
@@ -644,6 +717,13 @@ def tool(
     output_names : sequence of str, optional
         Suffixes for stored artifacts (``"labels"`` stores ``<input>_labels``); by default
         ``labels``/``table`` for those kinds and the tool name for images.
+    movie : bool
+        The function takes whole movies (a ``T`` axis), as trackers do. Other tools given an
+        input with a ``T`` axis are run frame by frame by the registry: images and labels are
+        stacked, tables get a ``frame`` column.
+    tiled : bool
+        The tool processes its inputs block by block (see :mod:`tools.tiling`), so inputs
+        above the workspace's pixel budget are accepted.
     registry : Registry, optional
         Where to register; the module-wide :data:`REGISTRY` by default.
 
@@ -654,7 +734,8 @@ def tool(
     """
 
     def decorate(f: F) -> F:
-        built = Tool(f, category=category, name=name, output_names=output_names)
+        built = Tool(f, category=category, name=name, output_names=output_names, movie=movie,
+                     tiled=tiled)
         (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
         return f

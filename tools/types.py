@@ -36,6 +36,27 @@ Table = Annotated[pd.DataFrame, ArtifactRole("table")]
 
 
 @dataclass(frozen=True)
+class InputFileRole:
+    """Marker for a parameter naming a file or folder the tool reads (e.g. a model folder)."""
+
+
+InputPath = Annotated[str, InputFileRole()]
+"""A file or folder the tool reads. Called directly it is any path; through the registry it is
+resolved inside the workspace roots like an image path, and must exist."""
+
+
+@dataclass(frozen=True)
+class OutputFileRole:
+    """Marker for a parameter naming a file the tool writes (a plot, a mesh)."""
+
+
+OutputPath = Annotated[str, OutputFileRole()]
+"""A file the tool writes. Called directly it is any path; through the registry a model gives
+only a file name, and the file is made in the session folder (never elsewhere, never over an
+existing file)."""
+
+
+@dataclass(frozen=True)
 class PixelSize:
     """Physical size of one pixel or voxel along each spatial axis.
 

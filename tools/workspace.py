@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tools.registry import ToolResult
 
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+OUTPUT_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,127}$")
 DEFAULT_MAX_PIXELS = int(os.environ.get("BIA_MAX_PIXELS", 2**27))
 """Largest input (in pixels or voxels) a tool accepts before asking for tiling."""
 
@@ -117,6 +118,7 @@ class Workspace:
         self.max_pixels = int(max_pixels)
         self.artifacts: dict[str, Artifact] = {}
         self.calls: list[ToolResult] = []
+        self.files: list[Path] = []
         self._session_dir: Path | None = None
         self._by_path: dict[Path, str] = {}
 
@@ -186,6 +188,50 @@ class Workspace:
                 "one of them or add its folder as a root (bia --root FOLDER)"
             )
         return next((r for r in resolved if r.exists()), resolved[0])
+
+    def input_file(self, path: str) -> Path:
+        """An existing file or folder inside the workspace roots, for a tool to read.
+
+        Raises
+        ------
+        PathNotAllowedError
+            When ``path`` leads outside the roots.
+        ArtifactNotFoundError
+            When nothing exists there.
+        """
+        resolved = self.resolve_path(path)
+        if not resolved.exists():
+            raise ArtifactNotFoundError(
+                f"{path!r} does not exist in {', '.join(str(r) for r in self.roots)}"
+            )
+        return resolved
+
+    def output_file(self, name: str) -> Path:
+        """Where a tool may write the file ``name``: inside the session folder, new.
+
+        Parameters
+        ----------
+        name : str
+            A plain file name such as ``"bland_altman.png"``; folders are not allowed.
+
+        Raises
+        ------
+        PathNotAllowedError
+            When ``name`` has a folder part, ``..``, or characters other than letters, digits,
+            spaces, ``_``, ``.`` and ``-``.
+        InputError
+            When the session folder already has a file of that name.
+        """
+        if not isinstance(name, str) or not OUTPUT_FILE_NAME.match(name) or ".." in name:
+            raise PathNotAllowedError(
+                f"output file name {name!r} is not allowed: give a plain file name such as "
+                "'plot.png' (letters, digits, '_', '.', '-'); it is written to the session folder"
+            )
+        path = self.session_dir / name
+        if path.exists():
+            raise InputError(f"{name!r} already exists in the session folder; choose another name")
+        self.files.append(path)
+        return path
 
     # -- artifacts ------------------------------------------------------------------------
 
@@ -333,8 +379,9 @@ class Workspace:
         if isinstance(data, np.ndarray) and data.size > self.max_pixels:
             raise InputError(
                 f"{artifact.name!r} has {data.size:,} pixels, above the budget of "
-                f"{self.max_pixels:,}; process it in tiles (bia batch --tile) or raise the "
-                "budget (BIA_MAX_PIXELS) if the machine has the memory"
+                f"{self.max_pixels:,}; process it in tiles with the tiled tools "
+                "(segment_tiled, filter_tiled), or raise the budget (BIA_MAX_PIXELS) if the "
+                "machine has the memory"
             )
 
     def describe(self, name: str) -> str:

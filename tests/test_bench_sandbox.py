@@ -1,0 +1,206 @@
+"""Hostile samples: each is contained, recorded with the right category, and harms nothing.
+
+Every test plants files on the host outside the sample's folder and checks they are untouched
+afterwards; network tests run a real TCP server and check that no connection arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from evals import landlock, sandbox
+
+FAST = sandbox.Limits(timeout=5)
+
+
+@pytest.fixture
+def host_file(tmp_path: Path) -> Path:
+    """A file on the host that no sample may change (world-writable, so only the sandbox
+    protects it, not file permissions)."""
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    target.chmod(0o666)
+    tmp_path.chmod(0o777)
+    return target
+
+
+def run(program: str, limits: sandbox.Limits = FAST, **kwargs: object) -> sandbox.ExecResult:
+    return sandbox.run_program(program, limits, **kwargs)
+
+
+def test_a_good_sample_passes_and_can_use_its_folder() -> None:
+    result = run(
+        "import numpy as np\nfrom skimage import filters\n"
+        "np.save('x.npy', np.ones(3))\nassert np.load('x.npy').sum() == 3\n"
+        "import tempfile\nwith tempfile.NamedTemporaryFile() as f:\n    f.write(b'ok')\n"
+        "print('hello')\n"
+    )
+    assert result.passed, result.detail
+    assert result.stdout.strip() == "hello"
+    assert "audit-hook" in result.enforced and "rlimit" in result.enforced
+
+
+@pytest.mark.parametrize(("program", "category"), [
+    ("def f(:\n    pass\n", "syntax"),
+    ("import numpy_that_does_not_exist\n", "import"),
+    ("from skimage.filters import threshold_magic\n", "invented_api"),
+    ("import numpy as np\nnp.segment_everything(1)\n", "invented_api"),
+    ("import numpy as np\nnp.zeros(3, colour=1)\n", "invented_api"),
+    ("assert 1 + 1 == 3\n", "assertion"),
+    ("raise ValueError('bad')\n", "crash"),
+    ("import sys\nsys.exit(0)\n", "exit"),
+    ("import os\nos._exit(0)\n", "exit"),
+])
+def test_failure_categories(program: str, category: str) -> None:
+    result = run(program)
+    assert result.category == category, result.detail
+    assert not result.passed
+
+
+def test_infinite_loop_is_killed_with_its_process_group() -> None:
+    result = run("while True:\n    pass\n", sandbox.Limits(timeout=1))
+    assert result.category == "timeout"
+    assert result.seconds < 4
+
+
+def test_fork_bomb_is_refused(host_file: Path) -> None:
+    result = run("import os\nwhile True:\n    os.fork()\n")
+    assert result.category == "blocked"
+    assert "os.fork" in result.detail
+    result = run("import subprocess\nsubprocess.run(['true'])\n")
+    assert result.category == "blocked"
+    result = run("import os\nos.system('true')\n")
+    assert result.category == "blocked"
+    assert host_file.read_text() == "keep me"
+
+
+def test_deleting_and_writing_outside_the_folder_is_refused(host_file: Path) -> None:
+    for program in (
+        f"import os\nos.remove({str(host_file)!r})\n",
+        f"import shutil\nshutil.rmtree({str(host_file.parent)!r})\n",
+        f"open({str(host_file)!r}, 'w').write('gone')\n",
+        f"open({str(host_file.parent / 'new.txt')!r}, 'x').write('new')\n",
+        f"import os\nos.rename({str(host_file)!r}, 'stolen.txt')\n",
+        f"from pathlib import Path\nPath({str(host_file)!r}).write_text('gone')\n",
+        "import os\nos.chdir('/')\nopen('bia_sandbox_escape.txt', 'w').write('x')\n",
+    ):
+        result = run(program)
+        assert result.category == "blocked", (program, result.detail)
+        assert result.violations
+    assert host_file.read_text() == "keep me"
+    assert sorted(p.name for p in host_file.parent.iterdir()) == ["precious.txt"]
+    assert not Path("/bia_sandbox_escape.txt").exists()
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="Landlock is not available here")
+def test_kernel_refuses_writes_even_without_the_audit_hook(host_file: Path) -> None:
+    bare = sandbox.Limits(timeout=5, audit_hook=False)
+    for program in (f"open({str(host_file)!r}, 'w').write('gone')\n",
+                    f"import os\nos.remove({str(host_file)!r})\n"):
+        result = run(program, bare)
+        assert result.category == "blocked", result.detail
+        assert "landlock-fs" in result.enforced and "audit-hook" not in result.enforced
+    assert host_file.read_text() == "keep me"
+
+
+class _Server:
+    """A TCP server on localhost that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_sockets_are_refused_and_no_connection_arrives() -> None:
+    server = _Server()
+    try:
+        program = (f"import socket\ns = socket.create_connection(('127.0.0.1', {server.port}),"
+                   " timeout=2)\n")
+        result = run(program)
+        assert result.category == "blocked", result.detail
+        if landlock.abi_version() >= 4 or "netns" in result.enforced:
+            bare = run(program, sandbox.Limits(timeout=5, audit_hook=False))
+            assert bare.category == "blocked", bare.detail
+        # Checking the sample's own view is not enough: the server must have seen nothing.
+        assert server.accepted == 0
+    finally:
+        server.close()
+
+
+def test_huge_memory_is_refused() -> None:
+    result = run("import numpy as np\nx = np.ones((200_000, 100_000))\n",
+                 sandbox.Limits(timeout=10, memory_mb=512))
+    assert result.category == "memory", result.detail
+    result = run("x = bytearray(50 * 2**30)\n")
+    assert result.category == "memory"
+
+
+def test_signals_to_the_host_are_refused() -> None:
+    result = run("import os\nos.kill(os.getppid(), 9)\n")
+    assert result.category == "blocked"
+    if landlock.abi_version() >= 6:
+        bare = run("import os\nos.kill(os.getppid(), 0)\n",
+                   sandbox.Limits(timeout=5, audit_hook=False))
+        assert bare.category == "blocked"
+    # We are still alive to assert this: the parent was not killed.
+    assert os.getpid() > 0
+
+
+def test_a_caught_refusal_still_fails_the_sample(host_file: Path) -> None:
+    program = (f"try:\n    open({str(host_file)!r}, 'w')\nexcept Exception:\n    pass\n"
+               "assert True\n")
+    result = run(program)
+    assert result.category == "blocked"
+    assert host_file.read_text() == "keep me"
+
+
+def test_data_folder_is_copied_in_and_left_unchanged(tmp_path: Path) -> None:
+    data = tmp_path / "example"
+    data.mkdir()
+    (data / "values.txt").write_text("1 2 3")
+    program = ("total = sum(map(int, open('data/values.txt').read().split()))\n"
+               "assert total == 6\nopen('data/values.txt', 'w').write('changed')\n")
+    result = run(program, data_dir=data)
+    assert result.passed, result.detail
+    assert (data / "values.txt").read_text() == "1 2 3"
+
+
+def test_spawn_mode_runs_a_fresh_interpreter(host_file: Path) -> None:
+    good = run("import numpy as np\nassert np.arange(4).sum() == 6\n", mode="spawn")
+    assert good.passed, good.detail
+    bad = run(f"import os\nos.remove({str(host_file)!r})\n", mode="spawn")
+    assert bad.category == "blocked"
+    assert host_file.read_text() == "keep me"
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        sandbox.Limits(timeout=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        sandbox.Limits(memory_mb=1)

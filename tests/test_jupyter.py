@@ -1,0 +1,116 @@
+"""The %bia magic in a real IPython shell, with a scripted chat model and real tools."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from stardist.matching import matching
+
+from tools.io import write_image
+from tools.synthetic import nuclei_2d
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("agent.loop") is None,
+    reason="the %bia magic needs the agent (agent.loop), which lands from its own branch",
+)
+
+PARAMS = {"spot_sigma": 3.0, "outline_sigma": 1.0}
+
+
+def call(name: str, **arguments: object) -> str:
+    """The raw text a Qwen model writes for one tool call."""
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
+def last_output(messages: list) -> str:
+    """Name of the artifact the last tool result reported."""
+    from langchain_core.messages import ToolMessage
+
+    text = [m for m in messages if isinstance(m, ToolMessage)][-1].content
+    match = re.search(r"done in [\d.]+ s\. ([\w.\-]+):", text)
+    assert match, text
+    return match.group(1)
+
+
+@pytest.fixture
+def shell(tmp_path: Path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "agent.jupyter")
+    yield ip
+    ip.run_line_magic("unload_ext", "agent.jupyter")
+    for name in ("nuclei", "nuclei_labels", "cells_table"):
+        ip.user_ns.pop(name, None)
+
+
+def scripted(shell, tmp_path: Path, replies: list):
+    from agent.jupyter import configure
+
+    backends = importlib.import_module("agent.backends")
+    model = backends.ScriptedChatModel(replies=replies)
+    info = backends.ModelInfo("scripted", "scripted", drop_unrequested=False)
+    return configure(shell, chat_model=model, model_info=info, roots=[tmp_path],
+                     outdir=tmp_path / "out")
+
+
+def test_bia_magic_segments_a_notebook_array_and_returns_the_table(shell, tmp_path,
+                                                                     capsys) -> None:
+    data = nuclei_2d((256, 256), n_nuclei=35, seed=21)
+    shell.user_ns["nuclei"] = data.image
+    shell.user_ns["not_an_image"] = np.arange(5)  # 1D: not offered
+    session = scripted(shell, tmp_path, [
+        call("voronoi_otsu_labeling", image="nuclei", **PARAMS),
+        lambda m: call("measure_objects", labels=last_output(m), image="nuclei"),
+        "I found the nuclei and measured them.",
+    ])
+    table = shell.run_line_magic("bia", "segment the nuclei in nuclei and measure them")
+    assert isinstance(table, pd.DataFrame)
+    assert "I found the nuclei" in capsys.readouterr().out
+    labels = session.workspace.artifacts["nuclei_labels"].data
+    assert len(table) == labels.max()
+    assert abs(len(table) - data.n_objects) <= 0.25 * data.n_objects
+    assert matching(data.labels, labels, thresh=0.5).f1 > 0.7
+    assert "not_an_image" not in session.workspace
+    # the model saw the notebook variable by name
+    prompt = session.agent.model.seen[0]["messages"][0].content
+    assert "nuclei (image 256x256" in prompt
+
+
+def test_cell_magic_reads_files_and_reassigned_variables_are_refreshed(shell, tmp_path) -> None:
+    data = nuclei_2d((128, 128), n_nuclei=12, seed=3)
+    write_image(tmp_path / "cells.tif", data.image, data.meta)
+    shell.user_ns["nuclei"] = np.zeros((8, 8), np.float32)
+    session = scripted(shell, tmp_path, [
+        call("voronoi_otsu_labeling", image="cells.tif", **PARAMS),
+        "Segmented.",
+    ])
+    labels = shell.run_cell_magic("bia", "", "segment the nuclei\nin cells.tif")
+    assert isinstance(labels, np.ndarray) and labels.shape == (128, 128) and labels.max() > 5
+    first = session.workspace.artifacts["nuclei"].data
+    shell.user_ns["nuclei"] = np.ones((16, 16), np.float32)
+    assert session.sync_variables() == ["nuclei"]
+    assert session.workspace.artifacts["nuclei"].data.shape == (16, 16)
+    assert first.shape == (8, 8)
+    assert session.sync_variables() == []  # unchanged: nothing to do
+
+
+def test_export_writes_a_script_and_bad_input_is_a_message(shell, tmp_path, capsys) -> None:
+    data = nuclei_2d((128, 128), n_nuclei=10, seed=4)
+    shell.user_ns["nuclei"] = data.image
+    scripted(shell, tmp_path, [call("voronoi_otsu_labeling", image="nuclei"), "Done."])
+    assert shell.run_line_magic("bia", "   ") is None
+    assert "usage: %bia" in capsys.readouterr().err
+    shell.run_line_magic("bia", "segment nuclei")
+    exported = shell.run_line_magic("bia_export", str(tmp_path / "exported"))
+    script = Path(exported.script).read_text()
+    assert "voronoi_otsu_labeling(" in script
+    shell.run_line_magic("bia_config", "colour=red")
+    assert "unknown %bia_config option 'colour'" in capsys.readouterr().err
