@@ -73,6 +73,8 @@ class ModelInfo:
         (small local models invent them).
     load_seconds : float
         Time to load the model (0 for remote ones).
+    max_tools : int
+        Most tools shown at once; larger registries are shortlisted per request.
     """
 
     backend: str
@@ -83,6 +85,7 @@ class ModelInfo:
     vision: bool = False
     drop_unrequested: bool = False
     load_seconds: float = 0.0
+    max_tools: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -317,11 +320,12 @@ def embedded_chat_model(size: str = weights.DEFAULT_SIZE, *, model_path: str | N
         name, sha = spec.name, spec.sha256
     model = LlamaCppChatModel(model_path=str(path), n_ctx=n_ctx,
                               n_threads=n_threads or default_threads())
+    # A short tool list keeps the prompt short (fast on a CPU) and the choice easy.
     start = time.perf_counter()
     with Spinner(f"Loading {name} ...", progress):
         model.llama  # noqa: B018 - load now so the time is reported as loading
     info = ModelInfo("embedded", name, file=str(path), sha256=sha, drop_unrequested=True,
-                     load_seconds=time.perf_counter() - start,
+                     load_seconds=time.perf_counter() - start, max_tools=6,
                      extra={"n_threads": model.n_threads, "n_ctx": n_ctx})
     return model, info
 

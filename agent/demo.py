@@ -19,6 +19,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from agent.trial import DEMO_REQUEST
 from tools.errors import BiaError
 
 SHOWN_COLUMNS = ("area", "equivalent", "eccentricity", "solidity", "mean")
@@ -79,10 +80,6 @@ def compare_with_truth(labels: np.ndarray, truth: np.ndarray,
     }
 
 
-DEMO_REQUEST = (
-    "Denoise {image}, then segment the nuclei with spot sigma 3 and outline sigma 1, then "
-    "measure their area."
-)
 
 
 def _run_pipeline(ws: Any, source: str, console: Console) -> tuple[str, str, list[Any]]:

@@ -61,6 +61,7 @@ _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
     r"tell me|describe)\b", re.IGNORECASE,
 )
+_STEP_SPLIT = re.compile(r"\bthen\b|\band\b|[,;.]\s", re.IGNORECASE)
 _SCHEMA_WORDS = frozenset(
     {"additionalProperties", "properties", "required", "type", "description", "default", "title"}
 )
@@ -198,8 +199,9 @@ class Agent:
         Most model calls per turn.
     max_retries : int
         Failed steps in a row allowed before the turn stops.
-    max_tools : int
-        Registries larger than this show the model a shortlist of this many tools.
+    max_tools : int, optional
+        Registries larger than this show the model a shortlist of this many tools (default
+        from ``model_info``: 6 for the embedded model, 10 otherwise).
     callback : callable, optional
         Called as ``callback(event, data)`` with ``"model_start"``, ``"model_end"``,
         ``"tool_start"`` and ``"tool_end"``, for progress display.
@@ -215,7 +217,7 @@ class Agent:
         model_info: ModelInfo | None = None,
         max_steps: int = 8,
         max_retries: int = 1,
-        max_tools: int = 10,
+        max_tools: int | None = None,
         drop_unrequested: bool | None = None,
         callback: Callback | None = None,
     ) -> None:
@@ -232,7 +234,7 @@ class Agent:
         self.retriever = retriever or default_retriever(self.registry)
         self.max_steps = max_steps
         self.max_retries = max_retries
-        self.max_tools = max_tools
+        self.max_tools = max_tools if max_tools is not None else self.model_info.max_tools
         self.drop_unrequested = (
             self.model_info.drop_unrequested if drop_unrequested is None else drop_unrequested
         )
@@ -245,13 +247,23 @@ class Agent:
             self.callback(kind, data)
 
     def choose_tools(self, request: str) -> list[Tool]:
-        """All tools, or a shortlist for ``request`` when there are more than ``max_tools``."""
+        """All tools, or a shortlist for ``request`` when there are more than ``max_tools``.
+
+        Each part of a multi-step request ("denoise ..., then segment ..., then measure ...")
+        is searched on its own, so every step gets its best tools into the shortlist.
+        """
         tools = list(self.registry)
         if len(tools) <= self.max_tools:
             return tools
-        names = self.retriever.shortlist_tools(request, k=self.max_tools)
+        parts = [p for p in _STEP_SPLIT.split(request) if len(p.split()) >= 2]
+        per_part = max(1, self.max_tools // max(1, len(parts)))
+        names: list[str] = []
+        if len(parts) > 1:
+            for part in parts:
+                names += self.retriever.shortlist_tools(part, k=per_part)
+        names += self.retriever.shortlist_tools(request, k=self.max_tools)
         used = [c.tool for c in self.session.calls[-3:]]
-        chosen = list(dict.fromkeys([*names, *used]))[: self.max_tools + 2]
+        chosen = list(dict.fromkeys([*names[: self.max_tools], *used]))
         return [self.registry.get(n) for n in chosen if n in self.registry]
 
     def retrieve(self, request: str) -> list[Any]:
@@ -273,7 +285,7 @@ class Agent:
             return schema
         text = self._user_text()
         function = schema["function"]
-        function["description"] = tool_.summary
+        function["description"] = f"({tool_.category}) {tool_.summary}"
         params = function["parameters"]
         required = set(params.get("required", []))
         params["properties"] = {
@@ -334,6 +346,11 @@ class Agent:
         except ToolCallError as exc:
             return Event("error", name, arguments, f"Error: {exc}")
         names = {p.name for p in tool_.params}
+        for key in ("properties", "parameters", "arguments"):
+            inner = arguments.get(key)
+            if key not in names and isinstance(inner, dict) and set(inner) & names:
+                # {"properties": {"image": ...}}: the arguments wrapped in a schema word.
+                arguments = {**{k: v for k, v in arguments.items() if k != key}, **inner}
         # Small models copy JSON-schema words from the tool list into their arguments.
         dropped = [k for k in arguments if k in _SCHEMA_WORDS and k not in names]
         arguments = {k: v for k, v in arguments.items() if k not in dropped}
