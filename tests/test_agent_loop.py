@@ -82,13 +82,19 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def registry() -> Registry:
-    return load_registry()
+    """The three demo tools only, so that tests do not depend on which other tools exist."""
+    everything = load_registry()
+    own = Registry()
+    for name in ("denoise_nlm", "voronoi_otsu_labeling", "measure_objects"):
+        own.register(everything.get(name))
+    return own
 
 
 def make_agent(data_dir: Path, replies: list, registry: Registry, **kwargs) -> Agent:
     workspace = Workspace([data_dir], output_root=data_dir.parent / "out")
     model = ScriptedChatModel(replies=replies)
     info = kwargs.pop("model_info", ModelInfo("scripted", "scripted", drop_unrequested=True))
+    kwargs.setdefault("retriever", KeywordRetriever(registry))
     return Agent(model, session=Session(workspace), registry=registry, model_info=info,
                  **kwargs)
 
