@@ -17,6 +17,7 @@ step limit, the turn stops with a message saying what was done and what went wro
 from __future__ import annotations
 
 import base64
+import difflib
 import io as _io
 import re
 import time
@@ -341,6 +342,13 @@ class Agent:
         """Run one tool call from the model; every problem becomes an error event."""
         if not isinstance(arguments, dict):
             return Event("error", name, {}, f"Error: arguments of {name!r} must be a JSON object")
+        offered = getattr(self, "_offered", None)
+        if offered and name not in self.registry:
+            hint = difflib.get_close_matches(str(name), offered, n=1)
+            return Event("error", name, arguments,
+                         f"Error: unknown tool {name!r}."
+                         + (f" Did you mean {hint[0]!r}?" if hint else "")
+                         + f" Use one of: {', '.join(offered)}.")
         try:
             tool_ = self.registry.get(name)
         except ToolCallError as exc:
@@ -369,9 +377,7 @@ class Agent:
                           f"Error: {name} failed: {type(exc).__name__}: {exc}", dropped=dropped,
                           seconds=time.perf_counter() - start)
         else:
-            summary = result.summary
-            if len(summary) > MAX_RESULT_CHARS:
-                summary = summary[:MAX_RESULT_CHARS] + " ..."
+            summary = self._result_text(result)
             event = Event("call", name, result.arguments,
                           f"{name} done in {result.seconds:.1f} s. {summary}\n"
                           f"The request was: {self.session.requests[-1]!r}. If every part of it "
@@ -380,6 +386,23 @@ class Agent:
                           outputs=list(result.outputs), seconds=result.seconds, dropped=dropped)
         self._notify("tool_end", event=event)
         return event
+
+    def _result_text(self, result: Any) -> str:
+        """What the model reads about a result: the new names first, then shapes or a head."""
+        if not result.outputs:
+            text = result.summary
+        else:
+            parts = []
+            for name in result.outputs:
+                described = self.session.workspace.describe(name)
+                first, _, rest = described.partition("\n")
+                parts.append(f'Stored "{name}" ({first}).' + (f"\n{rest}" if rest else ""))
+            names = ", ".join(f'"{n}"' for n in result.outputs)
+            parts.append(f"To use it in the next tool, pass {names}.")
+            if result.value is not None:
+                parts.append(result.summary.rsplit("; ", 1)[-1])
+            text = "\n".join(parts)
+        return text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + " ..."
 
     # -- the turn -------------------------------------------------------------------------
 
@@ -404,6 +427,7 @@ class Agent:
         earlier = list(session.messages)
         session.messages.append(self._human_message(request))
         tools = self.choose_tools(request)
+        self._offered = [t.name for t in tools]
         bound = self.model.bind_tools([self.tool_schema(t) for t in tools]) if tools \
             else self.model
         prefix = [SystemMessage(content=SYSTEM_PROMPT), *earlier]

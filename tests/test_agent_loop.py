@@ -61,7 +61,7 @@ def call(name: str, **arguments: object) -> str:
 def last_output(messages: list) -> str:
     """Name of the artifact the last tool result reported."""
     tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
-    match = re.search(r"done in [\d.]+ s\. ([\w.\-]+):", tool_messages[-1].content)
+    match = re.search(r'done in [\d.]+ s\. Stored "([\w.\-]+)"', tool_messages[-1].content)
     assert match, tool_messages[-1].content
     return match.group(1)
 
@@ -133,7 +133,8 @@ def test_multi_step_request_runs_three_tools_in_one_turn(data_dir: Path, registr
     tool_texts = [m.content for m in agent.session.messages if isinstance(m, ToolMessage)]
     assert all(len(t) < 2000 for t in tool_texts)
     assert "6 objects" in tool_texts[1]
-    assert "table with 6 rows" in tool_texts[2]
+    assert "table with 6 rows" in tool_texts[2] and "centroid_y_um" in tool_texts[2]
+    assert 'pass "cells_denoise_nlm_labels"' in tool_texts[1]
 
 
 def test_exported_script_reproduces_the_tables_exactly(data_dir: Path, registry) -> None:
@@ -212,8 +213,9 @@ def test_malformed_json_and_unknown_tool_become_messages(data_dir: Path, registr
     kinds = [e.kind for e in reply.events]
     assert kinds == ["error", "error", "call"]
     assert "not valid JSON" in reply.events[0].message
-    assert "Unknown tool 'segment_nuclei'" in reply.events[1].message
-    assert "voronoi_otsu_labeling" in reply.events[1].message  # the list of available tools
+    assert "unknown tool 'segment_nuclei'" in reply.events[1].message
+    assert "Use one of: denoise_nlm, voronoi_otsu_labeling, measure_objects" in reply.events[
+        1].message  # the tools offered, not every registered one
     assert reply.stopped is None
 
 
@@ -243,7 +245,7 @@ def test_asking_again_for_a_finished_call_ends_the_turn(data_dir: Path, registry
     agent = make_agent(data_dir, replies, registry)
     reply = agent.ask("denoise cells.tif")
     assert [e.kind for e in reply.events] == ["call"] and reply.stopped is None
-    assert reply.text.startswith("Done: denoise_nlm -> cells_denoise_nlm. cells_denoise_nlm:")
+    assert reply.text.startswith('Done: denoise_nlm -> cells_denoise_nlm. Stored "cells_denoise')
     assert len(agent.session.calls) == 1
     # A small model chaining a tool onto its own output is stopped the same way.
     chained = make_agent(data_dir, [call("denoise_nlm", image="cells.tif"),
