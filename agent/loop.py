@@ -46,12 +46,8 @@ the new artifact; pass that name to the next tool.
 - Give only the parameters the user stated. Leave out the others so their defaults apply.
 - If the user only asks a question, answer it briefly without calling a tool.
 - When every step is done, answer in one or two sentences with the key numbers. Do not call \
-a tool again for a step that is already done.
-Example: the user says "Smooth a.tif, then count the spots" -> first reply exactly
-<tool_call>
-{"name": "smooth_tool", "arguments": {"image": "a.tif"}}
-</tool_call>
-then, after the result names the new artifact, call the counting tool on that artifact."""
+a tool again for a step that is already done, and never claim a result no tool produced.
+- Use only the tool names listed; write each call in <tool_call></tool_call> tags."""
 
 CITE_PROMPT = """\
 Documentation that may help (cite it as [1], [2] when you use it):
