@@ -147,15 +147,18 @@ def demo_main(args: argparse.Namespace) -> int:
                 return 1
             console.print(f"[yellow]no embedded model[/yellow] ({exc})\nrunning the fixed "
                           "pipeline instead: " + " -> ".join(n for n, _ in PIPELINE))
+    session = None
     if agent is not None:
         try:
             labels_name, current, results = _run_agent(
                 agent, args.request.format(image=image_path.name), console)
+            session = agent.session
         except BiaError as exc:
-            console.print(f"[red]error[/red]: {exc}")
-            return 3
-        session = agent.session
-    else:
+            console.print(f"[yellow]{exc}[/yellow]; running the fixed pipeline instead: "
+                          + " -> ".join(n for n, _ in PIPELINE))
+            ws = Workspace([image_path.parent], output_root=args.outdir)
+            source = ws.get(image_path.name)
+    if session is None:
         labels_name, current, results = _run_pipeline(ws, source.name, console)
         session = Session(ws)
     table = ws.get(current).data

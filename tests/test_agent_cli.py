@@ -120,3 +120,24 @@ def test_images_go_to_vision_models_as_pictures(data_dir: Path) -> None:  # noqa
     content = model.seen[0]["messages"][-1].content
     assert content[0] == {"type": "text", "text": "what do you see in cells.tif?"}
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_bia_demo_asks_the_model_and_checks_the_truth(tmp_path, monkeypatch, capsys) -> None:
+    import agent.backends
+
+    replies = [call("denoise_nlm", image="nuclei.tif"),
+               lambda m: call("voronoi_otsu_labeling", image=last_output(m), spot_sigma=3,
+                              outline_sigma=1),
+               lambda m: call("measure_objects", labels=last_output(m), image="nuclei"),
+               "Found the nuclei."]
+    monkeypatch.setattr(agent.backends, "make_chat_model", lambda *a, **k: (
+        ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted",
+                                                      drop_unrequested=True)))
+    assert main(["demo", "--outdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Found the nuclei." in out and "ground truth: 120 nuclei" in out
+    session = next(tmp_path.glob("session-*"))
+    record = json.loads((session / "provenance.json").read_text())
+    assert record["report"]["ground_truth"]["f1_iou50"] > 0.85
+    assert record["requests"][0].startswith("Denoise nuclei.tif, then segment")
+    assert (session / "session.py").exists()
