@@ -124,6 +124,12 @@ def _mentioned(value: Any, name: str, text: str) -> bool:
     return False
 
 
+def request_steps(request: str) -> list[str]:
+    """The steps of a request: "denoise a.tif, then segment (sigma 3, 1) and measure" -> 3."""
+    plain = re.sub(r"\([^)]*\)", "", request)
+    return [p.strip(" .,;") for p in _STEP_SPLIT.split(plain) if len(p.split()) >= 2]
+
+
 def _names_parameter(name: str, text: str) -> bool:
     """Whether the user's words name parameter ``name`` ("spot sigma" names ``spot_sigma``)."""
     parts = [w for w in name.lower().split("_") if len(w) > 1]
@@ -252,7 +258,7 @@ class Agent:
         tools = list(self.registry)
         if len(tools) <= self.max_tools:
             return tools
-        parts = [p for p in _STEP_SPLIT.split(request) if len(p.split()) >= 2]
+        parts = request_steps(request)
         per_part = max(1, self.max_tools // max(1, len(parts)))
         names: list[str] = []
         if len(parts) > 1:
@@ -431,6 +437,7 @@ class Agent:
             prefix.append(SystemMessage(content=context))
         events: list[Event] = []
         failures = 0
+        nudged = 0
         for step in range(1, self.max_steps + 1):
             self._notify("model_start", step=step)
             ai = bound.invoke([*prefix, *session.messages[len(earlier):]])
@@ -439,6 +446,17 @@ class Agent:
                 ai = AIMessage(content=str(getattr(ai, "content", ai)))
             session.messages.append(ai)
             if not ai.tool_calls and not ai.invalid_tool_calls:
+                remaining = self._unfinished_part(request, events, nudged)
+                if remaining is not None and step < self.max_steps:
+                    # Small models stop after the first step of "do A, then B": remind once
+                    # per missing step instead of accepting an answer that claims B.
+                    nudged += 1
+                    last = [e for e in events if e.kind == "call"][-1]
+                    session.messages.append(HumanMessage(
+                        content=f"Not finished yet: the request also asks to {remaining!r}. "
+                                f"Call the tool for that, using "
+                                f"{', '.join(repr(o) for o in last.outputs) or 'the result'}."))
+                    continue
                 text = _content_text(ai) or _done_text(events)
                 return self._finish(request, text, events, hits, None, step, start)
             if ai.tool_calls and not ai.invalid_tool_calls and all(
@@ -483,6 +501,16 @@ class Agent:
                 "before finishing.")
         return self._finish(request, _prefix_done(events, text), events, hits, "step_limit",
                             self.max_steps, start)
+
+    def _unfinished_part(self, request: str, events: Sequence[Event], nudged: int) -> str | None:
+        """For small models: the step of a multi-step request that no call has done yet."""
+        if not self.drop_unrequested:
+            return None
+        done = [e for e in events if e.kind == "call"]
+        parts = request_steps(request)
+        if not done or len(parts) <= len(done) or nudged >= len(parts) - 1:
+            return None
+        return parts[len(done)]
 
     def _repeats(self, call: dict[str, Any], events: Sequence[Event]) -> bool:
         """Whether ``call`` asks again for a call that already ran in this turn.

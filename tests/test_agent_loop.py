@@ -419,3 +419,16 @@ def test_ai_message_with_invalid_calls_is_rendered_for_the_template() -> None:
     assert to_template_messages([good])[0]["tool_calls"][0]["function"] == {
         "name": "x", "arguments": {"a": 1}}
     assert isinstance(good, AIMessage)
+
+
+def test_a_small_model_that_stops_early_is_reminded_of_the_missing_step(data_dir, registry):
+    replies = [call("voronoi_otsu_labeling", image="cells.tif"),
+               "The nuclei are segmented and their areas measured.",  # claims a step not done
+               lambda m: call("measure_objects", labels=last_output(m)),
+               "Measured 6 nuclei."]
+    agent = make_agent(data_dir, replies, registry)
+    reply = agent.ask("Segment the nuclei in cells.tif and measure their area.")
+    assert [e.tool for e in reply.tool_calls] == ["voronoi_otsu_labeling", "measure_objects"]
+    reminder = agent.model.seen[2]["messages"][-1].content
+    assert "Not finished yet" in reminder and "'measure their area'" in reminder
+    assert "'cells_labels'" in reminder and reply.text == "Measured 6 nuclei."
