@@ -478,6 +478,13 @@ class Agent:
                 session.messages.append(ToolMessage(content=event.message,
                                                     tool_call_id=bad["id"], status="error"))
             for call in ai.tool_calls:
+                if self.drop_unrequested and any(
+                    e.kind == "call" and e.tool == call["name"] for e in events
+                ):
+                    session.messages.append(ToolMessage(
+                        content=f"Not run: {call['name']} already ran for this request; its "
+                                "result is above.", tool_call_id=call.get("id") or call["name"]))
+                    continue
                 if step_failed:
                     event = Event("error", call["name"], call.get("args") or {},
                                   "Not run: an earlier call in this step failed. Fix that "
