@@ -77,8 +77,8 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_SIZE = "1.5b"
 """The embedded model used unless ``--model`` says otherwise.
 
-Chosen with ``python -m agent.trial`` on the 38-tool registry: 1.5B 3/5 cases right, 0.5B 1-2/5
-(2-core CPU); the 0.5B model picks wrong tools and breaks the call format far more often.
+Chosen with ``python -m agent.trial`` on the 38-tool registry (2-core CPU): 1.5B 4/5 cases right,
+0.5B 1/5; the 0.5B model picks wrong tools and breaks the call format far more often.
 """
 
 
