@@ -1,20 +1,26 @@
-"""``bia demo``: the bundled analysis, offline, checked against its ground truth.
+"""``bia demo``: the bundled analysis, asked in plain words, offline, checked against ground truth.
 
-Runs denoise -> segment -> measure through the registry on the bundled nuclei image, prints the
-per-object table and its summary, compares the result with the image's ground-truth labels, and
-saves labels, table and provenance to a new session folder.
+The embedded model receives "Denoise nuclei.tif, then segment the nuclei ..., then measure their
+area" and picks and parameterises the tools (denoise -> segment -> measure) on the bundled nuclei
+image. The demo prints the per-object table and its summary, compares the result with the image's
+ground-truth labels, and saves outputs, ``session.py`` and ``provenance.json`` to a new session
+folder. Without the embedded model (llama-cpp-python or weights missing), or with ``--pipeline``,
+the same tools run as a fixed pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
+
+from agent.trial import DEMO_REQUEST
+from tools.errors import BiaError
 
 SHOWN_COLUMNS = ("area", "equivalent", "eccentricity", "solidity", "mean")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -34,6 +40,14 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ground-truth labels (default: <image>_labels.tif if present)")
     parser.add_argument("--outdir", type=Path, default=Path("bia_output"),
                         help="folder under which the session folder is made")
+    parser.add_argument("--request", default=DEMO_REQUEST,
+                        help="what to ask the model; {image} is the image's name "
+                             "(default: %(default)r)")
+    parser.add_argument("--model", default=None,
+                        help="embedded size (0.5b, 1.5b), .gguf file or server model name")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="run the fixed pipeline without a model")
 
 
 def _rich_table(frame: pd.DataFrame, title: str, max_rows: int = 10) -> RichTable:
@@ -66,26 +80,20 @@ def compare_with_truth(labels: np.ndarray, truth: np.ndarray,
     }
 
 
-def demo_main(args: argparse.Namespace) -> int:
-    """Run the demo pipeline and print what it measured."""
-    import tools
-    from tools.measure import summarize_table
-    from tools.workspace import Workspace
 
-    console = Console()
-    image_path = args.image.resolve()
+
+def _run_pipeline(ws: Any, source: str, console: Console) -> tuple[str, str, list[Any]]:
+    """The fixed pipeline through the registry, without a model."""
+    import tools
+
     registry = tools.load_all()
-    ws = Workspace([image_path.parent], output_root=args.outdir)
-    source = ws.get(image_path.name)
-    console.print(f"[bold]bia demo[/bold]: {image_path.name} -> "
-                  + " -> ".join(name for name, _ in PIPELINE))
-    console.print(f"input: {ws.describe(source.name)}")
-    current = source.name
+    current = source
     results = []
+    labels_name = ""
     with console.status("working...") as status:
         for step, (name, extra) in enumerate(PIPELINE, start=1):
             status.update(f"[{step}/{len(PIPELINE)}] {name}")
-            arguments = {"labels": current, "image": source.name} if name == "measure_objects" \
+            arguments = {"labels": current, "image": source} if name == "measure_objects" \
                 else {"image": current, **extra}
             result = registry.run(ws, name, arguments)
             results.append(result)
@@ -94,6 +102,65 @@ def demo_main(args: argparse.Namespace) -> int:
             if name == "voronoi_otsu_labeling":
                 labels_name = result.outputs[0]
             current = result.outputs[0]
+    return labels_name, current, results
+
+
+def _run_agent(agent: Any, request: str, console: Console) -> tuple[str, str, list[Any]]:
+    """The same analysis asked in plain words; the model picks tools and parameters."""
+    console.print(f"request: [italic]{request}[/italic]")
+    reply = agent.ask(request)
+    console.print(f"[bold]answer[/bold] ({reply.seconds:.1f} s, {reply.model_calls} model "
+                  f"calls): {reply.text}")
+    kinds = {n: agent.session.workspace.artifacts[n].kind for n in reply.outputs}
+    labels = [n for n, k in kinds.items() if k == "labels"]
+    tables = [n for n, k in kinds.items() if k == "table"]
+    if reply.stopped or not labels or not tables:
+        raise BiaError(f"the model did not finish the analysis ({reply.stopped or 'no table'})")
+    return labels[-1], tables[-1], reply.tool_calls
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    """Ask the embedded model for the demo analysis (or run it fixed) and check the result."""
+    from agent.backends import BackendError, make_chat_model
+    from agent.commands import Progress
+    from agent.loop import Agent
+    from agent.session import Session
+    from tools.measure import summarize_table
+    from tools.workspace import Workspace
+
+    console = Console()
+    image_path = args.image.resolve()
+    ws = Workspace([image_path.parent], output_root=args.outdir)
+    source = ws.get(image_path.name)
+    console.print(f"input: {ws.describe(source.name)}")
+    agent = None
+    if not args.pipeline:
+        try:
+            model, info = make_chat_model(args.model, base_url=args.base_url)
+            loaded = f" (loaded in {info.load_seconds:.1f} s)" if info.load_seconds else ""
+            console.print(f"model: {info.name}{loaded}")
+            agent = Agent(model, session=Session(ws, model_info=info), model_info=info,
+                          callback=Progress())
+        except BackendError as exc:
+            if args.model or args.base_url:
+                console.print(f"[red]error[/red]: {exc}")
+                return 1
+            console.print(f"[yellow]no embedded model[/yellow] ({exc})\nrunning the fixed "
+                          "pipeline instead: " + " -> ".join(n for n, _ in PIPELINE))
+    session = None
+    if agent is not None:
+        try:
+            labels_name, current, results = _run_agent(
+                agent, args.request.format(image=image_path.name), console)
+            session = agent.session
+        except BiaError as exc:
+            console.print(f"[yellow]{exc}[/yellow]; running the fixed pipeline instead: "
+                          + " -> ".join(n for n, _ in PIPELINE))
+            ws = Workspace([image_path.parent], output_root=args.outdir)
+            source = ws.get(image_path.name)
+    if session is None:
+        labels_name, current, results = _run_pipeline(ws, source.name, console)
+        session = Session(ws)
     table = ws.get(current).data
     shown = [c for c in table.columns if c.split("_")[0] in SHOWN_COLUMNS and c != "area_px"]
     console.print(_rich_table(table.set_index("label")[shown],
@@ -113,10 +180,8 @@ def demo_main(args: argparse.Namespace) -> int:
             f"F1 at IoU 0.5 = {check['f1_iou50']:.3f} (precision {check['precision']:.3f}, "
             f"recall {check['recall']:.3f}); mean area error {check['mean_area_error_pct']:+.1f} %"
         )
-    saved = [ws.save(labels_name), ws.save(current)]
-    provenance = ws.session_dir / "provenance.json"
-    provenance.write_text(json.dumps({**ws.provenance(), "report": report}, indent=2,
-                                     ensure_ascii=False, default=str))
-    console.print("saved: " + ", ".join(str(p) for p in [*saved, provenance]))
+    exported = session.export(extra={"report": report})
+    console.print("saved: " + ", ".join(
+        str(p) for p in [*exported.outputs.values(), exported.script, exported.provenance]))
     console.print(f"tool time {sum(r.seconds for r in results):.2f} s")
     return 0

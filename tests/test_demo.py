@@ -24,7 +24,7 @@ def test_bundled_example_is_calibrated_and_has_truth() -> None:
 
 
 def test_demo_measures_what_the_truth_says(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["demo", "--outdir", str(tmp_path)]) == 0
+    assert main(["demo", "--outdir", str(tmp_path), "--pipeline"]) == 0
     printed = capsys.readouterr().out
     assert "ground truth: 120 nuclei" in printed
     session = next(tmp_path.glob("session-*"))
