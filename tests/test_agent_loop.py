@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import types
@@ -20,6 +19,7 @@ from agent.loop import Agent, drop_unrequested, is_question
 from agent.retrieval import KeywordRetriever, RagRetriever, default_retriever
 from agent.session import Session
 from agent.toolset import load_registry
+from tests.scripted import call, last_output
 from tools.io import read_image, write_image
 from tools.registry import Registry, tool
 from tools.types import Image, ImageMeta, Labels, Table
@@ -53,17 +53,6 @@ def count_bright(image: Image, level: float = 0.5) -> Table:
     return pd.DataFrame({"count": [int((image > level).sum())]})
 
 
-def call(name: str, **arguments: object) -> str:
-    """The raw text a Qwen model writes for one tool call."""
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
-
-
-def last_output(messages: list) -> str:
-    """Name of the artifact the last tool result reported."""
-    tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
-    match = re.search(r'done in [\d.]+ s\. Stored "([\w.\-]+)"', tool_messages[-1].content)
-    assert match, tool_messages[-1].content
-    return match.group(1)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from agent.batch import (
 )
 from agent.cli import build_parser
 from agent.pipeline import PipelineError, Step, build_pipeline, load_pipeline, replay
+from tests.scripted import call, last_output
 from tools.io import read_image, write_image, write_labels
 from tools.synthetic import nuclei_2d
 from tools.workspace import Workspace
@@ -244,21 +245,13 @@ def test_cli_errors_are_reported_not_raised(tmp_path, pipeline_file, capsys) -> 
 @pytest.mark.skipif(importlib.util.find_spec("agent.loop") is None,
                     reason="the agent (agent.loop) lands from its own branch")
 def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registry) -> None:
-    import re
 
-    from langchain_core.messages import ToolMessage
 
     from agent.batch import pipeline_from_request
 
     backends = importlib.import_module("agent.backends")
     ModelInfo, ScriptedChatModel = backends.ModelInfo, backends.ScriptedChatModel
 
-    def last_output(messages):
-        text = [m for m in messages if isinstance(m, ToolMessage)][-1].content
-        return re.search(r"done in [\d.]+ s\. ([\w.\-]+):", text).group(1)
-
-    def call(name, **arguments):
-        return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
     model = ScriptedChatModel(replies=[
         call("voronoi_otsu_labeling", image="well0.tif", spot_sigma=3.0, outline_sigma=1.0),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pandas as pd
 import pytest
 from stardist.matching import matching
 
+from tests.scripted import call, last_output
 from tools.io import write_image
 from tools.synthetic import nuclei_2d
 
@@ -24,19 +23,6 @@ pytestmark = pytest.mark.skipif(
 PARAMS = {"spot_sigma": 3.0, "outline_sigma": 1.0}
 
 
-def call(name: str, **arguments: object) -> str:
-    """The raw text a Qwen model writes for one tool call."""
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
-
-
-def last_output(messages: list) -> str:
-    """Name of the artifact the last tool result reported."""
-    from langchain_core.messages import ToolMessage
-
-    text = [m for m in messages if isinstance(m, ToolMessage)][-1].content
-    match = re.search(r"done in [\d.]+ s\. ([\w.\-]+):", text)
-    assert match, text
-    return match.group(1)
 
 
 @pytest.fixture
@@ -80,7 +66,7 @@ def test_bia_magic_segments_a_notebook_array_and_returns_the_table(shell, tmp_pa
     assert matching(data.labels, labels, thresh=0.5).f1 > 0.7
     assert "not_an_image" not in session.workspace
     # the model saw the notebook variable by name
-    prompt = session.agent.model.seen[0]["messages"][0].content
+    prompt = "\n".join(str(m.content) for m in session.agent.model.seen[0]["messages"])
     assert "nuclei (image 256x256" in prompt
 
 
