@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from pathlib import Path
@@ -11,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
-from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.messages import HumanMessage
 
 from agent.backends import ModelInfo, ScriptedChatModel
+from tests.scripted import call, last_output
 from tools import io
 from tools.types import ImageMeta
 from ui import render
@@ -22,26 +22,17 @@ from ui.handlers import UISession, UploadError, trace_table
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _call(name: str, **arguments: Any) -> str:
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
-
-
 def _current_image(messages: list) -> str:
     human = [m for m in messages if isinstance(m, HumanMessage)][-1]
     return re.search(r"Current image: ([\w.\-]+)", str(human.content)).group(1)
 
 
-def _last_output(messages: list) -> str:
-    tool_message = [m for m in messages if isinstance(m, ToolMessage)][-1]
-    return re.search(r"([\w.\-]+_labels)\b", str(tool_message.content)).group(1)
-
-
 def segment_and_measure_model() -> ScriptedChatModel:
     """Answers any request with segment -> measure on the current image, then a summary."""
     return ScriptedChatModel(replies=[
-        lambda m: _call("voronoi_otsu_labeling", image=_current_image(m), spot_sigma=3.0,
+        lambda m: call("voronoi_otsu_labeling", image=_current_image(m), spot_sigma=3.0,
                         outline_sigma=1.0),
-        lambda m: _call("measure_objects", labels=_last_output(m), image=_current_image(m)),
+        lambda m: call("measure_objects", labels=last_output(m), image=_current_image(m)),
         "I segmented the nuclei and measured them.",
     ])
 
@@ -155,3 +146,20 @@ def test_overlay_of_3d_stack_and_trace_of_errors() -> None:
 
     table = trace_table([Event("error", "segment", {"image": "x"}, "Unknown tool 'segment'")])
     assert table.loc[0, "result"].startswith("error: Unknown tool")
+
+
+def test_a_plot_drawn_by_a_tool_is_shown(tmp_path: Path) -> None:
+    def factory(model: str | None, base_url: str | None) -> tuple[Any, ModelInfo]:
+        return ScriptedChatModel(replies=[
+            lambda m: call("voronoi_otsu_labeling", image=_current_image(m), spot_sigma=3.0),
+            lambda m: call("measure_objects", labels=last_output(m)),
+            lambda m: call("bland_altman", table=last_output(m), column_a="area_um2",
+                           column_b="perimeter_um", plot_path="agreement.png"),
+            "Done.",
+        ]), ModelInfo(backend="scripted", name="scripted")
+
+    ui = UISession(factory, output_root=tmp_path / "out")
+    ui.upload(EXAMPLES / "nuclei.tif")
+    result = ui.ask("compare area and perimeter in a Bland-Altman plot")
+    assert result.plot is not None and result.plot.name == "agreement.png"
+    assert result.plot.parent == ui.workspace.session_dir

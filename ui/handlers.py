@@ -208,11 +208,12 @@ class UISession:
         if self.current:
             # The model only sees names; tell it which image the person is looking at.
             request += f"\n(Current image: {self.current})"
+        files_before = len(self.workspace.files)
         reply = self.agent.ask(request)
-        return self.collect(reply)
+        return self.collect(reply, new_files=self.workspace.files[files_before:])
 
-    def collect(self, reply: Any) -> TurnResult:
-        """Overlay, table, plot and trace for the artifacts a reply produced."""
+    def collect(self, reply: Any, new_files: list[Path] | None = None) -> TurnResult:
+        """Overlay, table, plot and trace for the artifacts and files a reply produced."""
         ws = self.workspace
         result = TurnResult(text=reply.text, trace=trace_table(reply.events))
         produced = [ws.artifacts[n] for n in reply.outputs if n in ws.artifacts]
@@ -234,6 +235,9 @@ class UISession:
             plot_path = shown / f"{table.name}_plot.png"
             result.plot = (render.tracks_png(table.data, plot_path)
                            or render.histogram_png(table.data, plot_path))
+        plots = [f for f in new_files or [] if f.suffix.lower() == ".png" and f.exists()]
+        if plots:
+            result.plot = plots[-1]  # a plot a tool drew (Bland-Altman...) beats our histogram
         return result
 
     def export(self) -> tuple[Path, Path]:
