@@ -14,7 +14,7 @@ from tools.stardist_segment import ModelUnavailableError, load_model, stardist_s
 from tools.workspace import Workspace
 
 # Bounds are the figures measured by evals/toolbench/stardist.py minus a margin for
-# floating-point differences between machines (see docs/readme/stardist.md).
+# floating-point differences between machines (see the README, StarDist section).
 MIN_F1_SYNTHETIC = 0.95
 MIN_F1_REAL = 0.90
 
