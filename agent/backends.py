@@ -17,6 +17,7 @@ and reads ``AIMessage.tool_calls`` whatever answers:
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -200,8 +201,11 @@ def _load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
             "(it compiles llama.cpp, ~11 min on 2 cores): pip install -e '.[llm]' -- or use a "
             "server with --base-url"
         ) from exc
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                 verbose=False, seed=0)
+    llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                  verbose=False, seed=0)
+    # Freed by __del__ during interpreter teardown, llama-cpp prints a traceback; free it first.
+    atexit.register(llama.close)
+    return llama
 
 
 def _render_template(template: str, messages: list[dict[str, Any]],
