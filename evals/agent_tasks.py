@@ -198,13 +198,15 @@ REMOVE_BORDER = Step(("remove_border_objects", "clear_border", "exclude_border_o
                      args={"input": "$stem"}, oracle={"labels": "$prev"})
 DETECT = Step(("detect_spots", "find_spots", "log_spots"), categories=("detect",),
               args={"input": "$stem"}, oracle={"image": "$file"})
-# A movie must be segmented frame by frame: a 2D segmenter given a TYX array labels it as one
-# ZYX volume, and the tracks come out wrong (38 instead of 14 here). Per-frame segmentation
-# with spot_sigma 3 followed by track_objects gives exactly the 14 true tracks.
-SEGMENT_FRAMES = Step(("segment_frames", "segment_movie", "segment_timelapse"),
-                      args={"input": "$stem"}, oracle={"image": "$file", "spot_sigma": 3.0})
+# A movie must be segmented frame by frame (as one ZYX volume the tracks come out wrong: 38
+# instead of 14 here). The registry runs any segmenter frame by frame on an input with a T
+# axis, so every segment tool is acceptable; with spot_sigma 3, track_objects then gives
+# exactly the 14 true tracks.
+SEGMENT_FRAMES = Step(("voronoi_otsu_labeling", "segment_frames", "segment_movie"),
+                      categories=("segment",), args={"input": "$stem"},
+                      oracle={"image": "$file", "spot_sigma": 3.0})
 TRACK = Step(("track_objects", "track_nuclei", "laptrack_track"), categories=("track",),
-             args={"input": "$stem"}, oracle={"labels": "$prev"})
+             args={"input": "$stem"}, oracle={"labels_movie": "$prev"})
 
 _COUNT_PHRASES = (
     "How many blobs are there in {f}?",
