@@ -53,6 +53,9 @@ CITE_PROMPT = """\
 Documentation that may help (cite it as [1], [2] when you use it):
 {context}"""
 
+NEXT_STEP_HINT = ("If every part of it is done, answer with a one-sentence summary; otherwise "
+                  "call the tool for the next part.")
+
 MAX_RESULT_CHARS = 1500
 _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
@@ -382,9 +385,7 @@ class Agent:
             summary = self._result_text(result)
             event = Event("call", name, result.arguments,
                           f"{name} done in {result.seconds:.1f} s. {summary}\n"
-                          f"The request was: {self.session.requests[-1]!r}. If every part of it "
-                          "is done, answer with a one-sentence summary; otherwise call the tool "
-                          "for the next part.",
+                          f"The request was: {self.session.requests[-1]!r}. {NEXT_STEP_HINT}",
                           outputs=list(result.outputs), seconds=result.seconds, dropped=dropped)
         self._notify("tool_end", event=event)
         return event
@@ -457,7 +458,11 @@ class Agent:
                                 f"Call the tool for that, using "
                                 f"{', '.join(repr(o) for o in last.outputs) or 'the result'}."))
                     continue
-                text = _content_text(ai) or _done_text(events)
+                text = _content_text(ai)
+                if not text or NEXT_STEP_HINT[:30] in text:
+                    # Small models sometimes answer by repeating the instruction of the last
+                    # tool result; the person gets what was done instead of our own prompt.
+                    text = _done_text(events)
                 return self._finish(request, text, events, hits, None, step, start)
             if ai.tool_calls and not ai.invalid_tool_calls and all(
                 self._repeats(call, events) for call in ai.tool_calls

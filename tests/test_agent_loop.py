@@ -421,3 +421,16 @@ def test_a_small_model_that_stops_early_is_reminded_of_the_missing_step(data_dir
     reminder = agent.model.seen[2]["messages"][-1].content
     assert "Not finished yet" in reminder and "'measure their area'" in reminder
     assert "'cells_labels'" in reminder and reply.text == "Measured 6 nuclei."
+
+
+def test_an_answer_that_repeats_our_instruction_is_replaced_by_what_was_done(
+        data_dir: Path, registry) -> None:
+    from agent.loop import NEXT_STEP_HINT
+
+    agent = make_agent(data_dir, [
+        call("voronoi_otsu_labeling", image="cells.tif"),
+        f"The request was: 'Segment cells.tif'. {NEXT_STEP_HINT}",
+    ], registry)
+    reply = agent.ask("Segment cells.tif")
+    assert NEXT_STEP_HINT[:30] not in reply.text
+    assert reply.text.startswith("Done: voronoi_otsu_labeling -> cells_labels")
