@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import keyword
 import re
 import time
 import types
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from tools.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M")
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 ParamKind = Literal["artifact", "pixel_size", "input_path", "output_path", "value"]
@@ -118,20 +120,18 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _artifact_role(annotation: Any) -> ArtifactRole | None:
+def _marker(annotation: Any, marker: type[M]) -> M | None:
+    """The ``marker`` instance in ``Annotated[...]`` metadata (``X | None`` allowed), if any."""
     base, _ = _strip_optional(annotation)
     if typing.get_origin(base) is typing.Annotated:
         for meta in typing.get_args(base)[1:]:
-            if isinstance(meta, ArtifactRole):
+            if isinstance(meta, marker):
                 return meta
     return None
 
 
-def _has_marker(annotation: Any, marker: type) -> bool:
-    base, _ = _strip_optional(annotation)
-    return typing.get_origin(base) is typing.Annotated and any(
-        isinstance(meta, marker) for meta in typing.get_args(base)[1:]
-    )
+def _artifact_role(annotation: Any) -> ArtifactRole | None:
+    return _marker(annotation, ArtifactRole)
 
 
 def _is_pixel_size(annotation: Any) -> bool:
@@ -212,15 +212,9 @@ def _to_jsonable(value: Any) -> Any:
 def python_identifier(name: str) -> str:
     """Turn an artifact name into a valid, readable Python variable name."""
     ident = re.sub(r"\W+", "_", name).strip("_") or "artifact"
-    if ident[0].isdigit() or ident in {"image", "labels", "table"} or _is_keyword(ident):
+    if ident[0].isdigit() or ident in {"image", "labels", "table"} or keyword.iskeyword(ident):
         ident = f"{ident}_"
     return ident
-
-
-def _is_keyword(name: str) -> bool:
-    import keyword
-
-    return keyword.iskeyword(name)
 
 
 class Tool:
@@ -267,8 +261,8 @@ class Tool:
             kind: ParamKind = (
                 "artifact" if role
                 else "pixel_size" if _is_pixel_size(annotation)
-                else "input_path" if _has_marker(annotation, InputFileRole)
-                else "output_path" if _has_marker(annotation, OutputFileRole)
+                else "input_path" if _marker(annotation, InputFileRole)
+                else "output_path" if _marker(annotation, OutputFileRole)
                 else "value"
             )
             if entry is None and kind != "pixel_size":
