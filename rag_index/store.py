@@ -4,12 +4,17 @@ Layout of the index folder (``$BIA_CACHE/index`` or the user cache, see :func:`d
 
     chroma/                      chromadb PersistentClient data
     manifest-<embedder>.json     key of every indexed group, chunk count, embedder version
+    build.lock                   held by the one process that is writing the index
 
 A group (all tool cards, one note, one library) is re-read and re-embedded only when its key
 changes: a new library version, an edited note, a changed tool card. An index that cannot be
 read (deleted files, a half-written manifest, a count that does not match) is rebuilt from
 scratch, or reported with :class:`~rag_index.errors.IndexUnavailableError` when rebuilding is
 not allowed.
+
+Only one process writes at a time: the chat UI, the command line and batch workers may all find
+the index missing at once, and two builds in one folder would wipe each other's files. The
+others wait for the lock and then find the index current.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 1
 _ADD_BATCH = 256
+BUILD_WAIT_S = 600.0
+"""How long a process waits for another one's build before giving up (a full build with the
+default embedder takes well under a minute)."""
 
 
 def default_path() -> Path:
@@ -122,6 +131,7 @@ class KnowledgeIndex:
         self._collection: Any = None
         self._corpus: Corpus | None = None
         self._bm25: Any = None
+        self._lock: Any = None
 
     # -- files ----------------------------------------------------------------------------
 
@@ -186,6 +196,34 @@ class KnowledgeIndex:
         for manifest in self.path.glob("manifest-*.json"):
             manifest.unlink(missing_ok=True)
 
+    @contextmanager
+    def _building(self) -> Iterator[None]:
+        """Hold the build lock; reentrant, so :meth:`ensure` may call :meth:`update`."""
+        from filelock import FileLock, Timeout
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            self._lock = FileLock(str(self.path / "build.lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("Another process is building the index at %s; waiting for it.",
+                        self.path)
+            try:
+                self._lock.acquire(timeout=BUILD_WAIT_S)
+            except Timeout as exc:
+                raise IndexUnavailableError(
+                    f"Another process has been building the index at {self.path} for over "
+                    f"{BUILD_WAIT_S:.0f} s; try again when it has finished."
+                ) from exc
+            # What we read before the other build is out of date now.
+            self._corpus = None
+            self._bm25 = None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     # -- state ----------------------------------------------------------------------------
 
     def check(self) -> dict[str, Any]:
@@ -249,7 +287,16 @@ class KnowledgeIndex:
         Returns
         -------
         UpdateReport
+
+        Raises
+        ------
+        IndexUnavailableError
+            When another process's build holds the index for over :data:`BUILD_WAIT_S`.
         """
+        with self._building():
+            return self._update(rebuild=rebuild, progress=progress)
+
+    def _update(self, *, rebuild: bool, progress: bool) -> UpdateReport:
         start = time.perf_counter()
         report = UpdateReport()
         manifest: dict[str, Any] | None
@@ -327,13 +374,17 @@ class KnowledgeIndex:
             bar.set_postfix(chunks=start + len(batch), refresh=False)
 
     def ensure(self, *, progress: bool = True) -> UpdateReport | None:
-        """Build the index if missing or unreadable and update stale groups; None if current."""
-        _, stale = self.stale_groups()
-        try:
-            self.check()
-        except IndexUnavailableError:
-            return self.update(progress=progress)
-        return self.update(progress=progress) if stale else None
+        """Build the index if missing or unreadable and update stale groups; None if current.
+
+        Waits while another process builds it, then looks again.
+        """
+        with self._building():
+            _, stale = self.stale_groups()
+            try:
+                self.check()
+            except IndexUnavailableError:
+                return self.update(progress=progress)
+            return self.update(progress=progress) if stale else None
 
     # -- reading --------------------------------------------------------------------------
 

@@ -415,6 +415,48 @@ def test_deleted_store_triggers_rebuild(small_index):
     assert fresh.check()["count"] == len(fresh.corpus().ids)
 
 
+def _ensure_after_barrier(path: str, notes: str, barrier, results) -> None:
+    index = KnowledgeIndex(path, embedder="static", packages=(), notes_dir=notes,
+                           include_tools=False)
+    index.embedder.embed(["warm up"])  # both start building at the same moment
+    barrier.wait(timeout=120)
+    report = index.ensure(progress=False)
+    results.put(None if report is None else sorted(report.added))
+
+
+def test_two_processes_build_the_index_once(small_index):
+    import multiprocessing
+
+    # spawn, not fork: chromadb's runtime must not be copied from a parent that has used it.
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    args = (str(small_index.path), str(small_index.notes_dir), barrier, results)
+    workers = [context.Process(target=_ensure_after_barrier, args=args) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=240)
+    assert [w.exitcode for w in workers] == [0, 0]
+    reports = sorted((results.get(timeout=5) for _ in workers), key=lambda r: r is None)
+    # One builds; the other waits for the lock and then finds the index current.
+    assert reports == [["note:licences", "note:threshold-methods"], None]
+    assert small_index.check()["count"] == len(small_index.corpus().ids) > 0
+
+
+def test_a_build_that_holds_the_index_too_long_is_a_clear_error(small_index, monkeypatch):
+    from filelock import FileLock
+
+    import rag_index.store
+
+    monkeypatch.setattr(rag_index.store, "BUILD_WAIT_S", 0.2)
+    small_index.path.mkdir(parents=True)
+    with FileLock(str(small_index.path / "build.lock")), pytest.raises(
+        IndexUnavailableError, match=r"Another process has been building the index .* 0 s"
+    ):
+        small_index.ensure(progress=False)
+    assert small_index.ensure(progress=False).added  # free again once the other one is done
+
+
 # -- command line ------------------------------------------------------------------------------
 
 
