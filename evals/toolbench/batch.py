@@ -14,15 +14,14 @@ worker count, as a check that parallelism changes nothing). Prints a table and w
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from evals.toolbench.results import machine, save_json
 
 PIPELINE = [
     {"tool": "denoise_nlm", "arguments": {"image": "input"}, "outputs": ["denoised"]},
@@ -64,13 +63,6 @@ def mean_f1(out: Path, truth: dict[str, np.ndarray]) -> float:
         labels, _ = read_image(record["outputs"]["labels"])
         scores.append(matching(truth[name], labels.astype(np.int32), thresh=0.5).f1)
     return float(np.mean(scores))
-
-
-def machine() -> str:
-    """A one-line description of this machine and its load."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
-            f"no GPU used, load average {load:.1f} at start")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,12 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=140)
     console.print(table)
     console.print(f"machine: {host}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": "batch", "machine": host,
-              "date": time.strftime("%Y-%m-%d %H:%M"), "n_images": args.n_images,
-              "size": args.size, "pipeline": PIPELINE, "rows": rows}
-    args.output.write_text(json.dumps(record, indent=2))
-    console.print(f"wrote {args.output}")
+    save_json(args.output, {"benchmark": "batch", "machine": host,
+                            "date": time.strftime("%Y-%m-%d %H:%M"), "n_images": args.n_images,
+                            "size": args.size, "pipeline": PIPELINE, "rows": rows})
     return 0
 
 

@@ -12,18 +12,15 @@ Noise2Void training per image); prints a table and writes ``results/toolbench/de
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table as RichTable
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from evals.toolbench.results import machine, save_json
 from tools.denoise import (
     denoise_auto,
     denoise_bilateral,
@@ -83,7 +80,7 @@ def run(size: int, seeds: int, with_n2v: bool) -> dict[str, object]:
         "benchmark": "denoise",
         "image": f"synthetic nuclei {size}x{size}, Poisson-Gaussian noise (read noise 1 e-)",
         "seeds": seeds,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+        "machine": machine(),
         "rows": rows,
     }
 
@@ -108,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['seconds_per_image']:.2f}",
         )
     Console().print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    save_json(args.out, results)
     return 0
 
 

@@ -9,14 +9,13 @@ writes ``results/toolbench/detect.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from evals.toolbench.results import machine, save_json
 from tools.detect import detect_spots, match_points
 from tools.synthetic import blobs
 
@@ -57,11 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['method']:10s} {sizes:>10s} {r['subpixel']!s:>6s} {r['precision']:6.3f} "
               f"{r['recall']:6.3f} {r['f1']:6.3f} {r['mean_error_px']:7.3f} "
               f"{r['seconds_256']:6.3f}")
-    machine = {"cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
-    print(f"machine: {machine}; F1 at a {CUTOFF:g} px cutoff, mean over {len(images)} images")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"cutoff_px": CUTOFF, "rows": rows, "machine": machine}, indent=2))
-    print(f"wrote {OUT}")
+    host = machine()
+    print(f"machine: {host}; F1 at a {CUTOFF:g} px cutoff, mean over {len(images)} images")
+    save_json(OUT, {"cutoff_px": CUTOFF, "rows": rows, "machine": host})
     return 0
 
 

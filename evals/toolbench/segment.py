@@ -11,9 +11,6 @@ the 1.5 s target. Prints a table and writes ``results/toolbench/segment.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from evals.toolbench.results import machine, save_json
 from tools.datasets import real_nuclei_2d
 from tools.measure import measure_objects
 from tools.segment import seeded_watershed, threshold_labeling, voronoi_otsu_labeling
@@ -129,12 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         "target_seconds": 1.5,
         "target_met": wall < 1.5,
     }
-    machine = {
-        "cpus": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "gpu": "none (clEsperanto on PoCL CPU device)",
-    }
+    # clEsperanto ran on PoCL's CPU device: no GPU was used.
+    host = machine()
 
     print(f"\n{'method':44s} {'F1 synth':>9s} {'F1 real':>8s} {'F1 2048':>8s} "
           f"{'s @2048':>8s} {'cpu s':>7s}")
@@ -145,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndefault path (voronoi_otsu_labeling + measure_objects, {speed['columns']} columns) "
           f"at 2048x2048: {wall:.2f} s wall ({cpu:.2f} s CPU); segment {seg_wall:.2f} s, "
           f"measure {meas_wall:.2f} s; target 1.5 s: {'met' if wall < 1.5 else 'NOT met'}")
-    print(f"machine: {machine}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"methods": rows, "speed": speed, "machine": machine}, indent=2))
-    print(f"wrote {OUT}")
+    print(f"machine: {host}")
+    save_json(OUT, {"methods": rows, "speed": speed, "machine": host})
     return 0
 
 

@@ -20,9 +20,7 @@ to ``results/toolbench/stardist.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from evals.toolbench.results import machine, save_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -101,7 +101,7 @@ def run(n_synthetic: int = 8, repeats: int = 3) -> dict:
     }
     big = nuclei_2d((1024, 1024), n_nuclei=640, touching=0.3, seed=4_000).image
     results: dict = {
-        "machine": f"{os.cpu_count()}-core CPU, no GPU ({platform.processor() or 'x86_64'})",
+        "machine": machine(),
         "model": str(BUNDLED_MODEL_DIR.name),
         "iou_threshold": 0.5,
         "sets": {name: len(imgs) for name, (imgs, _) in sets.items()},
@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run(args.n_synthetic, args.repeats)
     print_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save_json(args.out, results)
     return 0
 
 

@@ -13,18 +13,16 @@ Run ``python -m evals.toolbench.track`` (``--quick`` for one seed); prints a tab
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # traccuracy's loaders print a bar per movie
 
+from evals.toolbench.results import machine, save_json
 from tools.segment import voronoi_otsu_labeling
 from tools.synthetic import timelapse
 from tools.track import score_tracking, track_objects
@@ -159,17 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     records = run(seeds, frames)
     rows = summarize(records)
     print_table(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
 
-    out.write_text(json.dumps({
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU",
+    save_json(args.out, {
+        "machine": machine(),
         "versions": {p: version(p) for p in ("laptrack", "traccuracy", "scikit-image")},
         "seeds": seeds, "frames": frames, "seconds_total": time.perf_counter() - start,
         "summary": rows, "runs": records,
-    }, indent=1))
-    print(f"wrote {out}")
+    })
     return 0
 
 
