@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import difflib
 import io as _io
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from agent.backends import ModelInfo
 from agent.retrieval import Retriever, default_retriever
 from agent.session import Event, Session
 from agent.toolset import load_registry
-from tools.errors import BiaError, ToolCallError
+from tools.errors import ArtifactNotFoundError, BiaError, InputError, ToolCallError
 from tools.registry import Registry, Tool
 
 SYSTEM_PROMPT = """\
@@ -245,6 +246,7 @@ class Agent:
             self.model_info.drop_unrequested if drop_unrequested is None else drop_unrequested
         )
         self.callback = callback
+        self._suggested = ""  # the call that would fix the last failure, for small models
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -346,18 +348,19 @@ class Agent:
     def execute(self, name: str, arguments: Any) -> Event:
         """Run one tool call from the model; every problem becomes an error event."""
         if not isinstance(arguments, dict):
-            return Event("error", name, {}, f"Error: arguments of {name!r} must be a JSON object")
+            return Event("error", name, {}, f"Error: arguments of {name!r} must be a JSON object",
+                         retryable=True)
         offered = getattr(self, "_offered", None)
         if offered and name not in self.registry:
             hint = difflib.get_close_matches(str(name), offered, n=1)
             return Event("error", name, arguments,
                          f"Error: unknown tool {name!r}."
                          + (f" Did you mean {hint[0]!r}?" if hint else "")
-                         + f" Use one of: {', '.join(offered)}.")
+                         + f" Use one of: {', '.join(offered)}.", retryable=True)
         try:
             tool_ = self.registry.get(name)
         except ToolCallError as exc:
-            return Event("error", name, arguments, f"Error: {exc}")
+            return Event("error", name, arguments, f"Error: {exc}", retryable=True)
         names = {p.name for p in tool_.params}
         for key in ("properties", "parameters", "arguments"):
             inner = arguments.get(key)
@@ -374,9 +377,17 @@ class Agent:
         start = time.perf_counter()
         try:
             result = tool_.run(self.session.workspace, arguments)
+        except ArtifactNotFoundError as exc:
+            named = bool(exc.ref) and str(exc.ref) in self._user_text()
+            event = Event("error", name, arguments,
+                          _with_hint(exc, self._input_hint(tool_, arguments)),
+                          dropped=dropped, seconds=time.perf_counter() - start,
+                          retryable=not named)
         except BiaError as exc:
-            event = Event("error", name, arguments, f"Error: {exc}", dropped=dropped,
-                          seconds=time.perf_counter() - start)
+            hint = self._input_hint(tool_, arguments) if isinstance(exc, InputError) else ""
+            event = Event("error", name, arguments, _with_hint(exc, hint), dropped=dropped,
+                          seconds=time.perf_counter() - start,
+                          retryable=isinstance(exc, ToolCallError | InputError))
         except Exception as exc:  # a tool bug must reach the model and the log, not crash
             event = Event("error", name, arguments,
                           f"Error: {name} failed: {type(exc).__name__}: {exc}", dropped=dropped,
@@ -389,6 +400,47 @@ class Agent:
                           outputs=list(result.outputs), seconds=result.seconds, dropped=dropped)
         self._notify("tool_end", event=event)
         return event
+
+    def _input_hint(self, tool_: Tool, arguments: dict[str, Any]) -> str:
+        """For labels or a table not made yet: which tool makes them, for the error message.
+
+        Small models call ``measure_objects(labels="cells_labels.tif")`` or pass the image as
+        labels before segmenting; the bare error made them give up. The call to make first is
+        kept in ``_suggested`` for the reminder that follows a give-up.
+        """
+        workspace = self.session.workspace
+        for p in tool_.params:
+            value = arguments.get(p.name)
+            if (p.kind != "artifact" or p.artifact_kind not in ("labels", "table")
+                    or not isinstance(value, str)):
+                continue
+            try:
+                given = workspace.get(value)
+            except BiaError:
+                given = None
+            if given is not None and given.kind == p.artifact_kind:
+                continue
+            candidates = [*getattr(self, "_offered", []), *(t.name for t in self.registry)]
+            makers = [name for name in dict.fromkeys(candidates) if _makes(
+                self.registry.get(name), p.artifact_kind)]
+            if not makers:
+                continue
+            if p.artifact_kind == "labels":
+                images = _IMAGE_FILE.findall(self._user_text())
+                image = value if given is not None and given.kind == "image" else (
+                    images[0] if images else None)
+                # JSON, not repr: models copy the quotes into their call.
+                self._suggested = (f"{makers[0]} with {json.dumps({'image': image})}" if image
+                                   else makers[0])
+                what, source = "labels", " on the image"
+            else:
+                self._suggested = makers[0]
+                what, source = "a table", ""
+            missing = "" if given is not None else f"; nothing has made {value!r}"
+            return (f" {p.name!r} takes {what} that a tool made earlier{missing}. Make it "
+                    f"first: call {' or '.join(makers[:2])}{source}, then pass the name it "
+                    "reports.")
+        return ""
 
     def _result_text(self, result: Any) -> str:
         """What the model reads about a result: the new names first, then shapes or a head."""
@@ -439,6 +491,8 @@ class Agent:
         events: list[Event] = []
         failures = 0
         nudged = 0
+        retried = False
+        self._suggested = ""
         for step in range(1, self.max_steps + 1):
             self._notify("model_start", step=step)
             ai = bound.invoke([*prefix, *session.messages[len(earlier):]])
@@ -458,6 +512,18 @@ class Agent:
                                 f"Call the tool for that, using "
                                 f"{', '.join(repr(o) for o in last.outputs) or 'the result'}."))
                     continue
+                if not retried and step < self.max_steps and self._gave_up(events):
+                    # Small models answer "I can't" after one failed call; one more try with
+                    # the error in front of them usually fixes the call.
+                    retried = True
+                    # The give-up is dropped: with it in the context the 1.5B model repeats
+                    # it word for word instead of following the reminder.
+                    session.messages.pop()
+                    session.messages.append(HumanMessage(
+                        content="Not done yet: the call failed and nothing has been done. "
+                                + (f"Call {self._suggested} now." if self._suggested else
+                                   "Read the error, then call a tool that does the request.")))
+                    continue
                 text = _content_text(ai)
                 if not text or NEXT_STEP_HINT[:30] in text:
                     # Small models sometimes answer by repeating the instruction of the last
@@ -476,7 +542,8 @@ class Agent:
             for bad in ai.invalid_tool_calls:
                 event = Event("error", bad.get("name"), {},
                               f"Error: {bad.get('error') or 'unreadable tool call'}. Write each "
-                              'call as a JSON object {"name": ..., "arguments": {...}}.')
+                              'call as a JSON object {"name": ..., "arguments": {...}}.',
+                              retryable=True)
                 step_failed = True
                 events.append(event)
                 session.events.append(event)
@@ -523,6 +590,15 @@ class Agent:
         if not done or len(parts) <= len(done) or nudged >= len(parts) - 1:
             return None
         return parts[len(done)]
+
+    def _gave_up(self, events: Sequence[Event]) -> bool:
+        """For small models: whether an answer follows only calls that failed by its own fault.
+
+        A missing or refused file the user named, or a tool that crashed, is a right reason
+        to stop; a wrong argument or a result not made yet is not.
+        """
+        return (self.drop_unrequested and not any(e.kind == "call" for e in events)
+                and any(e.retryable for e in events))
 
     def _repeats(self, call: dict[str, Any], events: Sequence[Event]) -> bool:
         """Whether ``call`` asks again for a call that already ran in this turn.
@@ -598,3 +674,14 @@ def _done_text(events: Sequence[Event]) -> str:
 def _prefix_done(events: Sequence[Event], text: str) -> str:
     done = [e for e in events if e.kind == "call"]
     return f"{_done_text(events)} {text}" if done else text
+
+
+def _makes(tool_: Tool, kind: str) -> bool:
+    """Whether ``tool_`` makes a ``kind`` artifact without needing one (segmenters for labels)."""
+    return any(o.artifact_kind == kind for o in tool_.outputs) and not any(
+        q.kind == "artifact" and q.artifact_kind == kind for q in tool_.params)
+
+
+def _with_hint(exc: Exception, hint: str) -> str:
+    text = f"Error: {exc}"
+    return f"{text}{'' if text.endswith('.') or not hint else '.'}{hint}"

@@ -52,11 +52,19 @@ class ParsedReply:
 def _load_object(raw: str) -> Any:
     """JSON, else JSON with missing closing braces added, else a Python literal.
 
-    Small models drop the last ``}`` of a nested object, or write single quotes.
+    Small models drop the last ``}`` of a nested object, write single quotes, or double the
+    braces as in a template (``{{"name": ...}}}}``, seen from the 1.5B model).
     """
     try:
         return json.loads(raw)
     except json.JSONDecodeError as first:
+        stripped = raw.strip()
+        if stripped.startswith("{{"):
+            inner = stripped[1:]
+            extra = inner.count("}") - inner.count("{")
+            if extra > 0 and inner.endswith("}" * extra):
+                with contextlib.suppress(json.JSONDecodeError):
+                    return json.loads(inner[:-extra])
         missing = raw.count("{") - raw.count("}")
         if 0 < missing <= 3:
             try:

@@ -52,6 +52,9 @@ class Event:
         Time the call took.
     dropped : list of str
         Optional arguments removed because the user never gave them.
+    retryable : bool
+        An error the model can fix by calling differently (arguments, tool, a result it has
+        not made yet); not a missing or refused file the user named, nor a tool that crashed.
     """
 
     kind: str
@@ -61,6 +64,7 @@ class Event:
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     dropped: list[str] = field(default_factory=list)
+    retryable: bool = False
 
 
 @dataclass

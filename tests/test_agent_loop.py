@@ -183,11 +183,13 @@ def test_validation_error_goes_back_to_the_model_which_retries(data_dir: Path, r
 
 
 def test_wrong_type_of_a_required_argument_is_reported(data_dir: Path, registry) -> None:
-    replies = [call("voronoi_otsu_labeling", image=42), "I could not."]
+    # A small model gets one more try after a failed call; this one declines it.
+    replies = [call("voronoi_otsu_labeling", image=42), "I could not.", "I could not."]
     agent = make_agent(data_dir, replies, registry)
     reply = agent.ask("segment image 42")
     assert reply.events[0].kind == "error"
     assert "parameter 'image'" in reply.events[0].message
+    assert reply.text == "I could not." and len(agent.model.seen) == 3
 
 
 def test_malformed_json_and_unknown_tool_become_messages(data_dir: Path, registry) -> None:
@@ -434,3 +436,64 @@ def test_an_answer_that_repeats_our_instruction_is_replaced_by_what_was_done(
     reply = agent.ask("Segment cells.tif")
     assert NEXT_STEP_HINT[:30] not in reply.text
     assert reply.text.startswith("Done: voronoi_otsu_labeling -> cells_labels")
+
+
+def test_a_small_model_that_gives_up_on_a_missing_label_image_segments_first(
+        data_dir: Path, registry) -> None:
+    # The labels were never made; the image is the user's and exists (as the 1.5B model did).
+    replies = [call("measure_objects", labels="cells_labels.tif", image="cells.tif"),
+               "I'm sorry, 'cells_labels.tif' does not exist.",
+               call("voronoi_otsu_labeling", image="cells.tif"),
+               lambda m: call("measure_objects", labels=last_output(m)),
+               "Measured 6 nuclei."]
+    agent = make_agent(data_dir, replies, registry)
+    reply = agent.ask("Measure the areas of the nuclei in cells.tif.")
+    hint = reply.events[0].message
+    assert reply.events[0].kind == "error" and "No artifact or file named" in hint
+    assert "nothing has made 'cells_labels.tif'" in hint
+    assert "Make it first: call voronoi_otsu_labeling on the image" in hint
+    reminder = agent.model.seen[2]["messages"][-1].content
+    assert reminder.startswith("Not done yet")
+    assert reminder.endswith('Call voronoi_otsu_labeling with {"image": "cells.tif"} now.')
+    assert [e.tool for e in reply.tool_calls] == ["voronoi_otsu_labeling", "measure_objects"]
+    assert reply.text == "Measured 6 nuclei." and len(agent.session.workspace.get(
+        reply.outputs[-1]).data) == len(DISCS)
+
+
+def test_a_file_the_user_named_that_does_not_exist_ends_the_turn(
+        data_dir: Path, registry) -> None:
+    replies = [call("voronoi_otsu_labeling", image="absent.tif"),
+               "absent.tif does not exist; please check the name."]
+    agent = make_agent(data_dir, replies, registry)
+    reply = agent.ask("Segment the nuclei in absent.tif.")
+    assert len(agent.model.seen) == 2  # no second try: the user's file is missing
+    assert reply.text == "absent.tif does not exist; please check the name."
+    assert reply.events[0].kind == "error" and "Make it first" not in reply.events[0].message
+
+
+def test_a_large_model_is_not_pushed_after_a_failed_call(data_dir: Path, registry) -> None:
+    replies = [call("measure_objects", labels="cells_labels.tif"),
+               "There is no label image yet; segment the nuclei first."]
+    agent = make_agent(data_dir, replies, registry,
+                       model_info=ModelInfo("server", "large", drop_unrequested=False))
+    reply = agent.ask("Measure the areas of the nuclei in cells.tif.")
+    assert len(agent.model.seen) == 2 and not reply.tool_calls
+    assert reply.text == "There is no label image yet; segment the nuclei first."
+
+
+def test_an_image_passed_as_labels_gets_the_segmenter_named(data_dir: Path, registry) -> None:
+    image, meta = read_image(data_dir / "cells.tif")
+    # Floats are never labels (integer images may be).
+    write_image(data_dir / "cells.tif", image.astype(np.float32), meta, overwrite=True)
+    replies = [call("measure_objects", labels="cells.tif"),
+               "You need to segment the image first.",
+               call("voronoi_otsu_labeling", image="cells.tif"),
+               "Segmented."]
+    agent = make_agent(data_dir, replies, registry)
+    reply = agent.ask("Count the objects in cells.tif.")
+    error = reply.events[0].message
+    assert "needs labels" in error and "Make it first: call voronoi_otsu_labeling" in error
+    assert "nothing has made" not in error  # the image exists; it is the wrong kind
+    assert agent.model.seen[2]["messages"][-1].content.endswith(
+        'Call voronoi_otsu_labeling with {"image": "cells.tif"} now.')
+    assert [e.tool for e in reply.tool_calls] == ["voronoi_otsu_labeling"]

@@ -29,6 +29,9 @@ def test_small_model_slips_are_repaired() -> None:
     lines = parse_reply('{"name": "a", "arguments": {}}\n{"name": "b", "arguments": {}}\n'
                         '{"name": "b", "arguments": {}}\n{"name": "b", "argu')
     assert [c.name for c in lines.calls] == ["a", "b"]  # repeats dropped
+    doubled = parse_reply('<tool_call>\n{{"name": "a", "arguments": {"image": "x.tif"}}}}\n'
+                          '</tool_call>')
+    assert doubled.calls == [ParsedCall("a", {"image": "x.tif"})]
 
 
 def test_unreadable_calls_are_reported_with_the_reason() -> None:

@@ -30,7 +30,14 @@ class PathNotAllowedError(BiaError, PermissionError):
 
 
 class ArtifactNotFoundError(BiaError, KeyError):
-    """No artifact or file of that name exists in the workspace."""
+    """No artifact or file of that name exists in the workspace.
+
+    ``ref`` is the name or path that was asked for, when known.
+    """
+
+    def __init__(self, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.ref = ref
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
         return str(self.args[0]) if self.args else ""

@@ -202,7 +202,8 @@ class Workspace:
         resolved = self.resolve_path(path)
         if not resolved.exists():
             raise ArtifactNotFoundError(
-                f"{path!r} does not exist in {', '.join(str(r) for r in self.roots)}"
+                f"{path!r} does not exist in {', '.join(str(r) for r in self.roots)}",
+                ref=str(path),
             )
         return resolved
 
@@ -327,7 +328,8 @@ class Workspace:
             known = ", ".join(self.artifacts) or "none yet"
             raise ArtifactNotFoundError(
                 f"No artifact or file named {ref!r}. Artifacts: {known}. Files are looked up "
-                f"in {', '.join(str(r) for r in self.roots)}."
+                f"in {', '.join(str(r) for r in self.roots)}.",
+                ref=ref,
             )
         if path in self._by_path:
             return self.artifacts[self._by_path[path]]
