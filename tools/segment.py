@@ -81,14 +81,22 @@ def threshold_value(data: np.ndarray, method: str) -> float:
 
 def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
     """Renumber labels to ``1..N`` in the order of their old values (0 stays 0), as int32."""
-    counts = np.bincount(labels.ravel())
-    present = counts > 0
-    present[0] = False
-    n = int(present.sum())
-    if n == len(counts) - 1:  # already 1..N: nothing to do
+    present = np.bincount(labels.ravel()) > 0
+    if present[1:].all():  # already 1..N: nothing to do
         return labels.astype(np.int32, copy=False)
-    lut = np.zeros(len(counts), dtype=np.int32)
-    lut[present] = np.arange(1, n + 1, dtype=np.int32)
+    return _keep_labels(labels, present)
+
+
+def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The labels whose ``keep[value]`` is set, renumbered ``1..N`` in their old order; int32.
+
+    ``keep`` has one entry per value up to ``labels.max()``; the background stays 0 whatever
+    ``keep[0]`` says.
+    """
+    keep = keep.copy()
+    keep[0] = False
+    lut = np.zeros(len(keep), dtype=np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     return lut[labels]
 
 
@@ -456,10 +464,7 @@ def remove_small_objects(
     keep = sizes >= min_size
     if max_size is not None:
         keep &= sizes <= max_size
-    keep[0] = False
-    lut = np.zeros(len(sizes), dtype=np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return lut[labels]
+    return _keep_labels(labels, keep)
 
 
 @tool(category="segment")
@@ -491,11 +496,7 @@ def remove_border_objects(labels: Labels, border_width: Annotated[int, Ge(1)] = 
             index = [slice(None)] * labels.ndim
             index[axis] = band
             touching[np.unique(labels[tuple(index)])] = True
-    keep = present & ~touching
-    keep[0] = False
-    lut = np.zeros(len(keep), dtype=np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return lut[labels]
+    return _keep_labels(labels, present & ~touching)
 
 
 @tool(category="segment")
