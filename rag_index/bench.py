@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.toolbench.results import machine, save_json
 from rag_index.chunks import Hit
 from rag_index.corpus import PACKAGES, PackageSpec
 from rag_index.embedders import EMBEDDERS
@@ -272,13 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header)
     for row in rows:
         print(_row_text(row, k))
-    machine = (
-        f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), "
-        f"Python {platform.python_version()}, no GPU; load average "
-        f"{os.getloadavg()[0]:.1f} at the end"
-    )
+    host = machine()  # after the run: the load it ran under
     payload = {
-        "machine": machine,
+        "machine": host,
         "embed_threads": os.environ.get("BIA_EMBED_THREADS", "1"),
         "questions": sum(not q.off_topic and not q.tool_choice for q in questions),
         "tool_choice_questions": sum(q.tool_choice for q in questions),
@@ -286,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "packages": [p.dist for p in packages],
         "results": rows,
     }
-    args.out.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    print(f"\nmachine: {machine}\nwrote {args.out}")
+    print(f"\nmachine: {host}")
+    save_json(args.out, payload)
     return 0
 
 
