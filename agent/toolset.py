@@ -1,57 +1,21 @@
-"""The tool modules the agent offers, imported on demand.
+"""The agent's tools: every tool module of :mod:`tools`, through its one loader.
 
-Importing a module of :mod:`tools` registers its tools into :data:`tools.registry.REGISTRY`.
-Modules not written yet are skipped, so the agent runs with whatever tools exist; a module that
-exists but fails to import is reported, not hidden.
+:func:`tools.load_all` finds the modules that register tools by reading the package; this name
+stays for the callers that import it from here.
 """
 
 from __future__ import annotations
 
-import importlib
-import warnings
-
-from tools.registry import REGISTRY, Registry
-
-TOOL_MODULES: tuple[str, ...] = (
-    "tools.io",
-    "tools.synthetic",
-    "tools.filters",
-    "tools.denoise",
-    "tools.segment",
-    "tools.detect",
-    "tools.measure",
-    "tools.track",
-    "tools.surface",
-    "tools.quality",
-    "tools.compare",
-)
-"""Modules whose import registers tools, in the order their tools are shown to a model."""
+from tools import load_all
+from tools.registry import Registry
 
 
-def load_registry(modules: tuple[str, ...] = TOOL_MODULES) -> Registry:
-    """Import the tool modules and return the global registry.
-
-    ``tools.load_all()`` imports every module of the package; if one of them fails, the known
-    ``modules`` are imported one by one and the broken one is reported and skipped.
+def load_registry() -> Registry:
+    """Every importable tool module's tools; a module that fails to import is warned about.
 
     Returns
     -------
     Registry
         :data:`tools.registry.REGISTRY` with every available tool registered.
     """
-    try:
-        import tools
-
-        return tools.load_all()  # every module of the package, when all of them import
-    except Exception as exc:  # fall back to the known list, skipping the broken module
-        warnings.warn(f"tools.load_all() failed ({exc!r}); loading known modules", stacklevel=2)
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not written yet
-            warnings.warn(f"tool module {name} could not be imported: {exc}", stacklevel=2)
-        except Exception as exc:  # a broken module must not take the whole agent down
-            warnings.warn(f"tool module {name} failed to import: {exc!r}", stacklevel=2)
-    return REGISTRY
+    return load_all(strict=False)

@@ -13,7 +13,6 @@ import importlib
 import importlib.metadata
 import inspect
 import logging
-import pkgutil
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -98,26 +97,12 @@ def note_files(notes_dir: Path = NOTES_DIR) -> list[Path]:
 def load_tools() -> Any:
     """Import every tool module and return the registry, tolerating modules that fail.
 
-    Uses ``tools.load_all()`` when the package provides it; otherwise imports each ``tools.*``
-    module found on disk. A module that fails to import is logged and skipped so that one broken
-    tool does not keep the rest out of the index.
+    :func:`tools.load_all` with ``strict=False``: a module that fails to import is warned about
+    and skipped, so that one broken tool does not keep the rest out of the index.
     """
     import tools
-    from tools.registry import REGISTRY
 
-    loader = getattr(tools, "load_all", None)
-    if callable(loader):
-        try:
-            loader()
-            return REGISTRY
-        except Exception as exc:  # a broken tool module must not break retrieval
-            log.warning("tools.load_all() failed (%s); importing modules one by one", exc)
-    for info in pkgutil.iter_modules(tools.__path__, "tools."):
-        try:
-            importlib.import_module(info.name)
-        except Exception as exc:
-            log.warning("tool module %s not indexed: %s", info.name, exc)
-    return REGISTRY
+    return tools.load_all(strict=False)
 
 
 def group_keys(
