@@ -290,7 +290,7 @@ EMBEDDERS: dict[str, Callable[[], Embedder]] = {
     "minilm": MiniLMNumpy,
     "static": StaticEmbedder,
 }
-#: Chosen by ``python -m rag_index.bench`` (README, Retrieval section): with BM25 fused in, the
+#: Chosen by ``python -m evals.rag_bench`` (README, Retrieval section): with BM25 fused in, the
 #: static embedder had the best recall@5, a 30x faster index build and a fraction of the query time;
 #: minilm-int8 ranks better (MRR) and separates off-topic questions with a wider margin.
 DEFAULT_EMBEDDER = "static"

@@ -29,7 +29,7 @@ CANDIDATES = 50
 RRF_K = 60
 #: A hit is relevant when its relevance (mean of the cosine similarity and the idf-weighted
 #: share of the query's terms it contains) reaches this. Calibrated by ``python -m
-#: rag_index.bench`` on the labelled questions and 20 off-topic ones, several of them sharing
+#: evals.rag_bench`` on the labelled questions and 20 off-topic ones, several of them sharing
 #: words with the corpus ("track a parcel", "screen resolution"); see the README, Retrieval section.
 RELEVANCE_THRESHOLDS: dict[str, float] = {"static": 0.35, "minilm-int8": 0.32, "minilm": 0.32}
 

@@ -1,6 +1,6 @@
 """Benchmark the embedders and retrieval modes on the labelled questions.
 
-``python -m rag_index.bench`` builds a full index per embedder (in ``$BIA_CACHE/bench`` or a
+``python -m evals.rag_bench`` builds a full index per embedder (in ``$BIA_CACHE/bench`` or a
 folder given with ``--dir``), then reports for each embedder and for dense, keyword (BM25) and
 hybrid retrieval: recall@5, MRR@10, query latency (p50, p95), build time and corpus size, and
 how well the top hit's similarity tells on-topic questions from off-topic ones. It prints a table
@@ -33,7 +33,7 @@ from rag_index.embedders import EMBEDDERS
 from rag_index.search import is_relevant, search_index, shortlist_tools
 from rag_index.store import KnowledgeIndex, default_path
 
-QUESTIONS = Path(__file__).parent / "eval" / "questions.jsonl"
+QUESTIONS = Path(__file__).parent / "data" / "rag_questions.jsonl"
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def _row_text(row: dict[str, Any], k: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the benchmark."""
-    parser = argparse.ArgumentParser(prog="python -m rag_index.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evals.rag_bench", description=__doc__)
     parser.add_argument("--embedders", nargs="+", default=list(EMBEDDERS), choices=list(EMBEDDERS))
     parser.add_argument("--dir", type=Path, help="where the benchmark indexes are built")
     parser.add_argument("--reuse", action="store_true", help="reuse indexes built before")
