@@ -17,13 +17,13 @@ reads files.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.retrieval import KeywordRetriever
 from tools.errors import BiaError
 from tools.registry import Registry, Tool, ToolResult, _to_jsonable
 from tools.workspace import Workspace
@@ -57,13 +57,6 @@ LIST_ARTIFACTS_SCHEMA: dict[str, Any] = {
 
 # -- documentation search ----------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-zµ0-9]+")
-
-
-def _words(text: str) -> set[str]:
-    return {w.rstrip("s") for w in _WORD.findall(text.lower().replace("_", " ")) if len(w) > 2}
-
-
 def search_docs(query: str, registry: Registry, *, k: int = 5) -> tuple[list[dict[str, Any]], str]:
     """Documentation passages for ``query``: the RAG index, or tool cards by keyword.
 
@@ -82,20 +75,12 @@ def search_docs(query: str, registry: Registry, *, k: int = 5) -> tuple[list[dic
              for key in ("id", "title", "source", "kind", "score", "text")}
             for h in hits
         ], "rag_index"
-    except Exception:  # not installed or not built: the tool cards are always there
+    except Exception:  # the index is not built: the tool cards are always there
         pass
-    wanted = _words(query)
-    scored = []
-    for tool_ in registry:
-        card = tool_.card()
-        overlap = len(wanted & _words(card)) + 2 * len(wanted & _words(tool_.name))
-        if overlap:
-            scored.append((overlap, tool_.name, card))
-    scored.sort(key=lambda item: (-item[0], item[1]))
     return [
-        {"id": f"tool:{name}", "title": name, "source": "tool card", "kind": "tool",
-         "score": float(score), "text": card}
-        for score, name, card in scored[:k]
+        {"id": hit.id, "title": hit.title, "source": "tool card", "kind": hit.kind,
+         "score": hit.score, "text": hit.text}
+        for hit in KeywordRetriever(registry).search(query, k=k)
     ], "tool cards (keyword)"
 
 

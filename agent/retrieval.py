@@ -2,29 +2,18 @@
 
 The documentation index lives in :mod:`rag_index` (``search`` and ``shortlist_tools``). The agent
 talks to it through the small :class:`Retriever` protocol, and falls back to
-:class:`KeywordRetriever` (word overlap with the registry's tool cards) when the index module lacks
-those functions or its index is not built, so the agent works either way.
+:class:`KeywordRetriever` (BM25 over the registry's tool cards, with the index's own tokenizer)
+when the index is not built, so the agent works either way.
 """
 
 from __future__ import annotations
 
-import importlib
-import math
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from rag_index.bm25 import BM25
 from tools.registry import Registry
-
-_WORD = re.compile(r"[a-zµ0-9]+")
-_STOP_WORDS = (
-    "a an and are as at be by do does for from give how i if in into is it its me my of on or "
-    "please show tell that the their them then these this to use using what which with you your "
-    "can could would should"
-)
-_STOP = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -53,22 +42,12 @@ class Retriever(Protocol):
         ...
 
 
-def words(text: str) -> list[str]:
-    """Lower-case content words of ``text`` (a crude stemmer folds plurals and -ing)."""
-    out = []
-    for word in _WORD.findall(text.lower().replace("_", " ")):
-        if word in _STOP or len(word) < 2:
-            continue
-        for suffix in ("ing", "es", "s"):
-            if len(word) > len(suffix) + 3 and word.endswith(suffix):
-                word = word[: -len(suffix)]
-                break
-        out.append(word)
-    return out
-
-
 class KeywordRetriever:
-    """Word-overlap (tf-idf weighted) search over the registry's tool cards.
+    """BM25 keyword search over the registry's tool cards (:class:`rag_index.bm25.BM25`).
+
+    The same tokenizer, stop words and stemmer as the documentation index's keyword half, so a
+    request matches a tool card here as it would in the index. A tool's name counts three times:
+    it is the card's strongest keyword.
 
     Parameters
     ----------
@@ -79,21 +58,15 @@ class KeywordRetriever:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._cards = {t.name: t.card() for t in registry}
-        self._bags = {name: Counter(words(card) + words(name) * 3)
-                      for name, card in self._cards.items()}
-        n = max(1, len(self._bags))
-        df: Counter[str] = Counter()
-        for bag in self._bags.values():
-            df.update(set(bag))
-        self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
+        self._names = list(self._cards)
+        self._bm25 = BM25([f"{card}\n{name} {name} {name}" for name, card in self._cards.items()])
 
     def _scores(self, query: str) -> list[tuple[float, str]]:
-        terms = set(words(query))
-        scored = []
-        for name, bag in self._bags.items():
-            score = sum(self._idf.get(t, 0.0) * (1 + math.log(bag[t])) for t in terms if t in bag)
-            if score > 0:
-                scored.append((score, name))
+        scored = [
+            (float(score), name)
+            for score, name in zip(self._bm25.scores(query), self._names, strict=True)
+            if score > 0
+        ]
         return sorted(scored, key=lambda s: (-s[0], s[1]))
 
     def search(self, query: str, *, k: int = 5, kinds: Sequence[str] | None = None) -> list[Hit]:
@@ -147,13 +120,7 @@ class RagRetriever:
 
 
 def default_retriever(registry: Registry) -> Retriever:
-    """The documentation index when :mod:`rag_index` provides it, else keyword search."""
-    try:
-        module = importlib.import_module("rag_index")
-    except ImportError:
-        return KeywordRetriever(registry)
-    if callable(getattr(module, "search", None)) and callable(
-        getattr(module, "shortlist_tools", None)
-    ):
-        return RagRetriever(module, registry)
-    return KeywordRetriever(registry)
+    """The documentation index (:mod:`rag_index`), with keyword search when it is not built."""
+    import rag_index
+
+    return RagRetriever(rag_index, registry)
