@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -130,8 +128,6 @@ def test_budget_refuses_untiled_tools_but_not_tiled_ones(tmp_path, nuclei) -> No
     assert labels.shape == (512, 512) and labels.max() > 20
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tools.stardist_segment") is None,
-                    reason="tools.stardist_segment lands from the stardist branch")
 def test_segment_tiled_stardist_matches_untiled(nuclei) -> None:
     from tools.stardist_segment import stardist_segment
 
@@ -141,9 +137,15 @@ def test_segment_tiled_stardist_matches_untiled(nuclei) -> None:
     assert matching(whole, tiled, thresh=0.5).f1 >= 0.95
 
 
-def test_segment_tiled_stardist_missing_is_a_clear_error(nuclei, monkeypatch) -> None:
-    import sys
 
-    monkeypatch.setitem(sys.modules, "tools.stardist_segment", None)  # import fails
-    with pytest.raises(InputError, match="StarDist is not available"):
-        segment_tiled(nuclei.image[:128, :128], method="stardist")
+def test_the_tileable_filters_are_those_that_declare_their_reach() -> None:
+    from tools.tiling import TILEABLE_FILTERS
+
+    assert set(TILEABLE_FILTERS) == {
+        "gaussian_blur", "median_filter", "laplace_filter", "difference_of_gaussians",
+        "sobel_edges", "top_hat", "denoise_nlm",
+    }
+    schema = tools.get_tool("filter_tiled").parameters_schema()
+    assert set(schema["properties"]["filter_name"]["enum"]) == set(TILEABLE_FILTERS)
+    assert filter_depth("denoise_nlm", {"patch_size": 5, "patch_distance": 6}, 2) == (9, 9)
+    assert filter_depth("top_hat", {"radius": 3}, 2) == (7, 7)

@@ -11,7 +11,8 @@ the same size, in pixels, along every axis.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from annotated_types import Ge, Gt
@@ -21,6 +22,35 @@ from tools.checks import check_image, check_spacing
 from tools.errors import InputError
 from tools.registry import tool
 from tools.types import Image, PixelSize
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+GAUSSIAN_TRUNCATE = 4.0
+"""scipy's default kernel half-width in sigmas; skimage's gaussian uses the same."""
+
+
+def declare_reach(reach: Callable[[Mapping[str, Any]], float]) -> Callable[[F], F]:
+    """Declare how far a local filter reaches, so that it can be applied tile by tile.
+
+    Parameters
+    ----------
+    reach : callable
+        ``reach(arguments) -> pixels``: from the filter's validated arguments (defaults
+        filled), the distance in pixels along X beyond which a pixel's output no longer
+        depends on the input. :func:`tools.tiling.filter_tiled` reads each tile with a margin
+        that wide; a filter that declares its reach can be tiled.
+
+    Returns
+    -------
+    callable
+        A decorator that stores ``reach`` on the function as ``tile_reach``.
+    """
+
+    def mark(func: F) -> F:
+        func.tile_reach = reach  # type: ignore[attr-defined]
+        return func
+
+    return mark
 
 
 def axis_scales(ndim: int, pixel_size: PixelSize | None) -> tuple[float, ...]:
@@ -72,6 +102,7 @@ def ellipsoid_footprint(radii: tuple[float, ...]) -> np.ndarray:
     return np.asarray(distance <= 1.0)
 
 
+@declare_reach(lambda a: GAUSSIAN_TRUNCATE * float(a["sigma"]) + 1)
 @tool(category="filter")
 def gaussian_blur(
     image: Image,
@@ -82,7 +113,7 @@ def gaussian_blur(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image.
     sigma : float
         Standard deviation of the Gaussian, in pixels along X. In a 3D stack with a known voxel
@@ -90,8 +121,20 @@ def gaussian_blur(
 
     Returns
     -------
-    Image
+    smoothed : ([P, ]M, N) ndarray of float32
         The smoothed image, float32, same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.filters import gaussian_blur
+    >>> image = np.zeros((32, 32), dtype=np.float32)
+    >>> image[16, 16] = 1.0
+    >>> smoothed = gaussian_blur(image, sigma=2.0)
+    >>> smoothed.shape, smoothed.dtype
+    ((32, 32), dtype('float32'))
+    >>> round(float(smoothed.sum()), 4)  # the total intensity is kept, spread out
+    1.0
     """
     data = check_image(image)
     sigma = check_positive(sigma, "sigma")
@@ -99,6 +142,7 @@ def gaussian_blur(
     return ndi.gaussian_filter(data, sigma=sigmas, mode="nearest").astype(np.float32)
 
 
+@declare_reach(lambda a: float(a["radius"]))
 @tool(category="filter")
 def median_filter(
     image: Image,
@@ -109,7 +153,7 @@ def median_filter(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image.
     radius : int
         Radius of the disk (2D) or ball (3D) the median is taken over, in pixels along X.
@@ -118,8 +162,17 @@ def median_filter(
 
     Returns
     -------
-    Image
+    filtered : ([P, ]M, N) ndarray of float32
         The filtered image, float32, same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.filters import median_filter
+    >>> image = np.full((9, 9), 10.0, dtype=np.float32)
+    >>> image[4, 4] = 1000.0  # a hot pixel
+    >>> float(median_filter(image, radius=1).max())
+    10.0
     """
     data = check_image(image)
     radius = check_positive(radius, "radius")
@@ -127,6 +180,7 @@ def median_filter(
     return ndi.median_filter(data, footprint=footprint, mode="nearest").astype(np.float32)
 
 
+@declare_reach(lambda a: GAUSSIAN_TRUNCATE * float(a["sigma"]) + 1)
 @tool(category="filter")
 def laplace_filter(
     image: Image,
@@ -142,7 +196,7 @@ def laplace_filter(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image.
     sigma : float
         Smoothing before the Laplacian, in pixels along X; about the object radius divided
@@ -151,8 +205,26 @@ def laplace_filter(
 
     Returns
     -------
-    Image
+    response : ([P, ]M, N) ndarray of float32
         Scale-normalised negative LoG response (bright blobs positive), float32, same shape.
+
+    References
+    ----------
+    .. [1] D. Marr and E. Hildreth, "Theory of edge detection," Proc. R. Soc. Lond. B 207,
+           187-217 (1980).
+    .. [2] T. Lindeberg, "Feature detection with automatic scale selection," Int. J. Comput.
+           Vis. 30, 79-116 (1998).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.draw import disk
+    >>> from tools.filters import laplace_filter
+    >>> image = np.zeros((40, 40), dtype=np.float32)
+    >>> image[disk((20, 20), 4)] = 1.0  # a blob of radius 4
+    >>> response = laplace_filter(image, sigma=4 / np.sqrt(2))
+    >>> tuple(int(i) for i in np.unravel_index(response.argmax(), response.shape))
+    (20, 20)
     """
     data = check_image(image)
     sigma = check_positive(sigma, "sigma")
@@ -161,6 +233,7 @@ def laplace_filter(
     return (-(sigma**2) * response).astype(np.float32)
 
 
+@declare_reach(lambda a: 1.0)
 @tool(category="filter")
 def sobel_edges(image: Image) -> Image:
     """Find edges: the gradient magnitude of the image by the Sobel operator.
@@ -170,13 +243,23 @@ def sobel_edges(image: Image) -> Image:
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image.
 
     Returns
     -------
-    Image
+    edges : ([P, ]M, N) ndarray of float32
         Gradient magnitude, float32, same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.filters import sobel_edges
+    >>> image = np.zeros((8, 8), dtype=np.float32)
+    >>> image[:, 4:] = 1.0  # a vertical step edge
+    >>> edges = sobel_edges(image)
+    >>> bool(edges[4, 3] > 0 and edges[4, 4] > 0), float(edges[4, 0]), float(edges[4, 7])
+    (True, 0.0, 0.0)
     """
     from skimage.filters import sobel
 
@@ -184,6 +267,9 @@ def sobel_edges(image: Image) -> Image:
     return np.asarray(sobel(data), dtype=np.float32)
 
 
+@declare_reach(
+    lambda a: GAUSSIAN_TRUNCATE * float(a.get("high_sigma") or 1.6 * float(a["low_sigma"]))
+)
 @tool(category="filter")
 def difference_of_gaussians(
     image: Image,
@@ -198,7 +284,7 @@ def difference_of_gaussians(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image.
     low_sigma : float
         Blur that removes noise, in pixels along X; smaller than the objects.
@@ -209,8 +295,24 @@ def difference_of_gaussians(
 
     Returns
     -------
-    Image
+    filtered : ([P, ]M, N) ndarray of float32
         The band-passed image, float32, same shape; background near zero.
+
+    References
+    ----------
+    .. [1] D. Marr and E. Hildreth, "Theory of edge detection," Proc. R. Soc. Lond. B 207,
+           187-217 (1980).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.draw import disk
+    >>> from tools.filters import difference_of_gaussians
+    >>> image = np.full((48, 48), 0.5, dtype=np.float32)  # a flat background ...
+    >>> image[disk((24, 24), 3)] += 1.0                   # ... under one small spot
+    >>> filtered = difference_of_gaussians(image, low_sigma=1.0, high_sigma=6.0)
+    >>> abs(float(filtered[2, 2])) < 1e-3, bool(filtered[24, 24] > 0.3)
+    (True, True)
     """
     data = check_image(image)
     low_sigma = check_positive(low_sigma, "low_sigma")
@@ -225,6 +327,7 @@ def difference_of_gaussians(
     return (low - high).astype(np.float32)
 
 
+@declare_reach(lambda a: 2 * float(a["radius"]))  # an opening: erosion then dilation
 @tool(category="background")
 def top_hat(
     image: Image,
@@ -238,7 +341,7 @@ def top_hat(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D or 3D grayscale image, bright objects on a darker background.
     radius : int
         Radius of the disk (ball in 3D) in pixels along X; larger than the largest object
@@ -247,8 +350,23 @@ def top_hat(
 
     Returns
     -------
-    Image
+    foreground : ([P, ]M, N) ndarray of float32
         Background-subtracted image, float32, >= 0, same shape.
+
+    References
+    ----------
+    .. [1] J. Serra, Image Analysis and Mathematical Morphology. Academic Press (1982).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.filters import top_hat
+    >>> ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))  # uneven background
+    >>> image = ramp.copy()
+    >>> image[30:34, 30:34] += 2.0  # a small bright object
+    >>> foreground = top_hat(image, radius=5)
+    >>> round(float(foreground[31, 31]), 1), round(float(foreground[5, 5]), 1)
+    (2.0, 0.0)
     """
     from skimage.morphology import ball, disk, white_tophat
 
@@ -295,15 +413,30 @@ def rolling_ball_background(
 
     Parameters
     ----------
-    image : Image
+    image : ([P, ]M, N) ndarray
         2D image or 3D stack (processed per Z plane), bright objects on a darker background.
     radius : float
         Ball radius in pixels; at least the radius of the largest object to keep.
 
     Returns
     -------
-    Image
+    foreground : ([P, ]M, N) ndarray of float32
         The image minus its background, float32, same shape.
+
+    References
+    ----------
+    .. [1] S. R. Sternberg, "Biomedical image processing," Computer 16(1), 22-34 (1983).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.filters import rolling_ball_background
+    >>> ramp = np.tile(np.linspace(0, 100, 64, dtype=np.float32), (64, 1))  # uneven background
+    >>> image = ramp.copy()
+    >>> image[30:34, 30:34] += 50.0  # a small bright object
+    >>> foreground = rolling_ball_background(image, radius=10)
+    >>> round(float(foreground[31, 31])), round(float(foreground[5, 5]))
+    (50, 0)
     """
     del pixel_size  # per-plane processing: only X/Y pixels matter
     data = check_image(image)

@@ -35,22 +35,26 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from annotated_types import Ge
 
+from tools import denoise, filters
 from tools.checks import check_image, check_spacing
 from tools.errors import InputError
+from tools.filters import GAUSSIAN_TRUNCATE
 from tools.registry import REGISTRY, tool
 from tools.types import Image, Labels, PixelSize
 
 DEFAULT_TILE = 1024
 """Tile side in pixels: 1024x1024 float32 blocks keep a tile's working set near 50 MB."""
 
-GAUSSIAN_TRUNCATE = 4.0
-"""scipy's default kernel half-width in sigmas; skimage's gaussian uses the same."""
-
-TILEABLE_FILTERS = (
-    "gaussian_blur", "median_filter", "laplace_filter", "difference_of_gaussians",
-    "sobel_edges", "top_hat", "denoise_nlm",
+TILEABLE_FILTERS = tuple(
+    f.__bia_tool__.name
+    for module in (filters, denoise)
+    for f in vars(module).values()
+    if hasattr(f, "__bia_tool__") and callable(getattr(f, "tile_reach", None))
 )
-"""Registered filters whose output at a pixel depends only on a bounded neighbourhood."""
+"""Registered filters that declare their reach (:func:`tools.filters.declare_reach`): their
+output at a pixel depends only on a bounded neighbourhood."""
+
+TileableFilter = Literal[TILEABLE_FILTERS]  # type: ignore[valid-type]
 
 
 # -- grids ----------------------------------------------------------------------------------
@@ -191,23 +195,11 @@ def filter_depth(
     tuple of int
         The margin per axis; one pixel more than the kernel's half-width.
     """
-    if filter_name in ("gaussian_blur", "laplace_filter"):
-        reach = GAUSSIAN_TRUNCATE * float(arguments["sigma"]) + 1
-    elif filter_name == "difference_of_gaussians":
-        high = arguments.get("high_sigma") or 1.6 * float(arguments["low_sigma"])
-        reach = GAUSSIAN_TRUNCATE * float(high)
-    elif filter_name == "median_filter":
-        reach = float(arguments["radius"])
-    elif filter_name == "top_hat":
-        reach = 2 * float(arguments["radius"])  # an opening: erosion then dilation
-    elif filter_name == "sobel_edges":
-        reach = 1.0
-    elif filter_name == "denoise_nlm":
-        reach = int(arguments["patch_distance"]) + int(arguments["patch_size"]) // 2
-    else:
+    if filter_name not in TILEABLE_FILTERS:
         raise InputError(
             f"{filter_name!r} cannot be tiled; tileable filters: {', '.join(TILEABLE_FILTERS)}"
         )
+    reach = REGISTRY.get(filter_name).func.tile_reach(arguments)
     return tuple(math.ceil(reach * s) + 1 for s in _axis_scales(ndim, pixel_size))
 
 
@@ -225,10 +217,7 @@ def _noise_sigma_sample(data: np.ndarray, side: int = 1024) -> float:
 @tool(category="filter", tiled=True)
 def filter_tiled(
     image: Image,
-    filter_name: Literal[
-        "gaussian_blur", "median_filter", "laplace_filter", "difference_of_gaussians",
-        "sobel_edges", "top_hat", "denoise_nlm",
-    ],
+    filter_name: TileableFilter,
     arguments: dict[str, float | int | bool] | None = None,
     tile_size: Annotated[int, Ge(64)] = DEFAULT_TILE,
     pixel_size: PixelSize | None = None,
@@ -258,10 +247,9 @@ def filter_tiled(
         The filtered image, float32, same shape.
     """
     data = check_image(image)
-    if filter_name not in REGISTRY:
+    if filter_name not in TILEABLE_FILTERS:
         raise InputError(
-            f"the filter {filter_name!r} is not installed in this version of bia; available: "
-            + ", ".join(n for n in TILEABLE_FILTERS if n in REGISTRY)
+            f"{filter_name!r} cannot be tiled; tileable filters: {', '.join(TILEABLE_FILTERS)}"
         )
     target = REGISTRY.get(filter_name)
     given = dict(arguments or {})
@@ -435,16 +423,9 @@ def _stardist_big(
     data: np.ndarray, *, tile_size: int, overlap: int, model: str
 ) -> np.ndarray:
     """StarDist's own block-wise prediction, through bia's StarDist tool module."""
-    import importlib
-
-    try:
-        sd = importlib.import_module("tools.stardist_segment")
-    except ImportError:  # the module lands from its own branch
-        raise InputError(
-            "StarDist is not available in this installation (tools.stardist_segment is "
-            "missing); use method='voronoi_otsu'"
-        ) from None
     from csbdeep.utils import normalize
+
+    from tools import stardist_segment as sd
 
     if data.ndim != 2:
         raise InputError("tiled StarDist supports 2D images; use stardist_segment for 3D")
