@@ -399,18 +399,12 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
     Raises
     ------
     PipelineError
-        When the agent is not installed or made no usable tool calls.
+        When the agent made no usable tool calls.
     """
-    try:
-        from agent.backends import make_chat_model
-        from agent.loop import Agent
-        from agent.session import Session
-    except ImportError as exc:
-        raise PipelineError(
-            "turning a request into a pipeline needs the agent (agent.loop), which is not "
-            f"installed here ({exc}); give an exported session.py or a pipeline JSON instead"
-        ) from None
     import tools
+    from agent.backends import make_chat_model
+    from agent.loop import Agent
+    from agent.session import Session
     from tools.workspace import Workspace
 
     registry = tools.load_all()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -242,16 +240,9 @@ def test_cli_errors_are_reported_not_raised(tmp_path, pipeline_file, capsys) -> 
     assert "no image files" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("agent.loop") is None,
-                    reason="the agent (agent.loop) lands from its own branch")
 def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registry) -> None:
-
-
+    from agent.backends import ModelInfo, ScriptedChatModel
     from agent.batch import pipeline_from_request
-
-    backends = importlib.import_module("agent.backends")
-    ModelInfo, ScriptedChatModel = backends.ModelInfo, backends.ScriptedChatModel
-
 
     model = ScriptedChatModel(replies=[
         call("voronoi_otsu_labeling", image="well0.tif", spot_sigma=3.0, outline_sigma=1.0),
@@ -269,18 +260,17 @@ def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registr
     assert len(ws.artifacts[names[pipeline.steps[-1].outputs[0]]].data) > 5
 
 
-@pytest.mark.skipif(importlib.util.find_spec("agent.session") is None,
-                    reason="the agent's Session lands from its own branch")
 def test_a_real_exported_session_reads_the_same_with_or_without_provenance(tmp_path,
                                                                            registry) -> None:
-    session_module = importlib.import_module("agent.session")
+    from agent.session import Session
+
     data = nuclei_2d((128, 128), n_nuclei=10, seed=1)
     write_image(tmp_path / "a.tif", data.image, data.meta)
     ws = Workspace([tmp_path], output_root=tmp_path / "out")
     denoised = registry.run(ws, "denoise_nlm", {"image": "a.tif"})
     seg = registry.run(ws, "voronoi_otsu_labeling", {"image": denoised.outputs[0], **PARAMS})
     registry.run(ws, "measure_objects", {"labels": seg.outputs[0], "image": "a"})
-    exported = session_module.Session(ws, registry=registry).export(tmp_path / "exported")
+    exported = Session(ws, registry=registry).export(tmp_path / "exported")
     with_provenance = load_pipeline(exported.script, registry)
     exported.provenance.unlink()
     from_script_alone = load_pipeline(exported.script, registry)

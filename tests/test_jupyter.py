@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +13,7 @@ from tests.scripted import call, last_output
 from tools.io import write_image
 from tools.synthetic import nuclei_2d
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("agent.loop") is None,
-    reason="the %bia magic needs the agent (agent.loop), which lands from its own branch",
-)
-
 PARAMS = {"spot_sigma": 3.0, "outline_sigma": 1.0}
-
-
 
 
 @pytest.fixture
@@ -38,11 +29,11 @@ def shell(tmp_path: Path):
 
 
 def scripted(shell, tmp_path: Path, replies: list):
+    from agent.backends import ModelInfo, ScriptedChatModel
     from agent.jupyter import configure
 
-    backends = importlib.import_module("agent.backends")
-    model = backends.ScriptedChatModel(replies=replies)
-    info = backends.ModelInfo("scripted", "scripted", drop_unrequested=False)
+    model = ScriptedChatModel(replies=replies)
+    info = ModelInfo("scripted", "scripted", drop_unrequested=False)
     return configure(shell, chat_model=model, model_info=info, roots=[tmp_path],
                      outdir=tmp_path / "out")
 

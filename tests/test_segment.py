@@ -162,7 +162,6 @@ def test_clesperanto_backend_matches_skimage():
     matched IoU of at least 0.9 (the two blur and threshold with different float rounding, and
     clEsperanto's flooding grows octagons rather than geodesic discs).
     """
-    pytest.importorskip("pyclesperanto_prototype")
     data = nuclei_2d((128, 128), n_nuclei=12, seed=3)
     a = voronoi_otsu_labeling(data.image, spot_sigma=3.0, backend="skimage")
     b = voronoi_otsu_labeling(data.image, spot_sigma=3.0, backend="clesperanto")
