@@ -7,7 +7,9 @@ never imports a higher one, not even inside a function or through ``importlib``.
 from __future__ import annotations
 
 import ast
+import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +132,38 @@ def test_a_broken_tool_module_is_a_warning_when_not_strict(
     with pytest.warns(UserWarning, match="broken_tools_module failed to import"):
         registry = load_all(strict=False)
     assert registry is tools.REGISTRY
+
+
+def _examples(func: object) -> str:
+    """The Examples section of a numpydoc docstring ('' when there is none)."""
+    doc = inspect.getdoc(func) or ""
+    match = re.search(r"^Examples\n-{3,}\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)", doc, re.M | re.S)
+    return match.group(1) if match else ""
+
+
+def test_every_registered_tool_has_an_example_that_calls_it() -> None:
+    # The examples run as doctests (pyproject: --doctest-modules over tools/).
+    missing = [
+        f"{t.func.__module__}.{t.func.__name__}"
+        for t in load_all()
+        if not re.search(rf">>> .*\b{t.func.__name__}\(", _examples(t.func))
+    ]
+    assert missing == []
+
+
+def test_the_examples_check_reads_the_section() -> None:
+    def documented() -> None:
+        """Do it.
+
+        Examples
+        --------
+        >>> documented()
+
+        Notes
+        -----
+        >>> other()
+        """
+
+    assert ">>> documented()" in _examples(documented)
+    assert "other" not in _examples(documented)
+    assert _examples(test_the_examples_check_reads_the_section) == ""

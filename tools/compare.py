@@ -148,13 +148,13 @@ def bland_altman(
 
     Parameters
     ----------
-    table : Table
+    table : DataFrame
         Table holding ``column_a`` (and ``column_b`` unless ``other`` is given).
     column_a : str
         Column of the first method's values.
     column_b : str
         Column of the second method's values.
-    other : Table, optional
+    other : DataFrame, optional
         A second table holding ``column_b`` (e.g. counts from another method).
     on : str, optional
         Key column present in both tables to pair rows (e.g. "image" or "label"); rows are
@@ -165,9 +165,23 @@ def bland_altman(
 
     Returns
     -------
-    dict
+    agreement : dict
         ``n``, ``mean_a``, ``mean_b``, ``bias`` (mean of A − B), ``sd_difference``,
         ``loa_lower``, ``loa_upper``, ``percent_within_loa`` and ``plot_path`` (or None).
+
+    References
+    ----------
+    .. [1] J. M. Bland and D. G. Altman, "Statistical methods for assessing agreement between
+           two methods of clinical measurement," Lancet 327(8476), 307-310 (1986).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from tools.compare import bland_altman
+    >>> counts = pd.DataFrame({"manual": [10, 20, 30, 40], "automatic": [12, 21, 33, 42]})
+    >>> result = bland_altman(counts, "manual", "automatic")
+    >>> result["n"], result["bias"]
+    (4, -2.0)
     """
     a, b = paired_values(table, column_a, column_b, other, on)
     diff = a - b
@@ -206,13 +220,13 @@ def correlate(
 
     Parameters
     ----------
-    table : Table
+    table : DataFrame
         Table holding ``column_a`` (and ``column_b`` unless ``other`` is given).
     column_a : str
         First column.
     column_b : str
         Second column.
-    other : Table, optional
+    other : DataFrame, optional
         A second table holding ``column_b``.
     on : str, optional
         Key column present in both tables to pair rows; rows are paired in order when left
@@ -220,9 +234,23 @@ def correlate(
 
     Returns
     -------
-    dict
+    correlation : dict
         ``n``, ``pearson_r``, ``pearson_p``, ``spearman_rho``, ``spearman_p``, ``r_squared``,
         and the least-squares line ``slope`` and ``intercept`` of B against A.
+
+    References
+    ----------
+    .. [1] C. Spearman, "The proof and measurement of association between two things," Am. J.
+           Psychol. 15, 72-101 (1904).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from tools.compare import correlate
+    >>> table = pd.DataFrame({"area": [1.0, 2.0, 3.0, 4.0], "intensity": [2.0, 4.5, 5.5, 8.0]})
+    >>> result = correlate(table, "area", "intensity")
+    >>> round(result["pearson_r"], 3), result["spearman_rho"], round(result["slope"], 2)
+    (0.988, 1.0, 1.9)
     """
     a, b = paired_values(table, column_a, column_b, other, on)
     if np.ptp(a) == 0 or np.ptp(b) == 0:

@@ -212,19 +212,39 @@ def average_precision(
 
     Parameters
     ----------
-    labels : Labels
+    labels : ([P, ]M, N) ndarray of int
         Predicted instance label image, 2D or 3D.
-    reference : Labels
+    reference : ([P, ]M, N) ndarray of int
         Reference (ground truth) instance label image of the same shape.
     thresholds : list of float, optional
         IoU thresholds; 0.5, 0.55, ..., 0.95 by default.
 
     Returns
     -------
-    Table
+    scores : DataFrame
         One row per threshold: ``threshold``, ``tp``, ``fp``, ``fn``, ``precision``,
         ``recall``, ``f1``, ``average_precision``, ``mean_matched_iou``, ``n_true``,
         ``n_pred``.
+
+    References
+    ----------
+    .. [1] H. W. Kuhn, "The Hungarian method for the assignment problem," Nav. Res. Logist. Q.
+           2, 83-97 (1955).
+    .. [2] J. C. Caicedo et al., "Nucleus segmentation across imaging experiments: the 2018
+           Data Science Bowl," Nat. Methods 16, 1247-1253 (2019).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tools.quality import average_precision
+    >>> reference = np.zeros((20, 20), dtype=np.int32)
+    >>> reference[2:8, 2:8] = 1
+    >>> reference[10:16, 10:16] = 2
+    >>> predicted = reference.copy()
+    >>> predicted[predicted == 2] = 0  # one object missed
+    >>> scores = average_precision(predicted, reference, thresholds=[0.5])
+    >>> scores[["tp", "fn", "average_precision"]].iloc[0].tolist()
+    [1.0, 1.0, 0.5]
     """
     _check_pair(labels, reference)
     values = _check_thresholds(thresholds if thresholds is not None else DEFAULT_THRESHOLDS)
@@ -247,19 +267,36 @@ def segmentation_quality(
 
     Parameters
     ----------
-    labels : Labels
+    labels : ([P, ]M, N) ndarray of int
         Predicted instance label image, 2D or 3D.
-    reference : Labels
+    reference : ([P, ]M, N) ndarray of int
         Reference (ground truth) instance label image of the same shape.
     iou_threshold : float
         Smallest IoU for two objects to count as a match.
 
     Returns
     -------
-    dict
+    scores : dict
         ``n_true``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1``,
         ``mean_matched_iou`` at ``iou_threshold``; ``mean_average_precision`` over IoU
         0.5-0.95; ``pixel_accuracy``, ``jaccard``, ``dice``, ``background_fraction``.
+
+    References
+    ----------
+    .. [1] J. C. Caicedo et al., "Nucleus segmentation across imaging experiments: the 2018
+           Data Science Bowl," Nat. Methods 16, 1247-1253 (2019).
+
+    Examples
+    --------
+    An empty prediction scores a high pixel accuracy and a Jaccard index of 0:
+
+    >>> import numpy as np
+    >>> from tools.quality import segmentation_quality
+    >>> reference = np.zeros((100, 100), dtype=np.int32)
+    >>> reference[10:20, 10:20] = 1
+    >>> scores = segmentation_quality(np.zeros_like(reference), reference)
+    >>> scores["pixel_accuracy"], scores["jaccard"], scores["f1"]
+    (0.99, 0.0, 0.0)
     """
     _check_pair(labels, reference)
     if not 0.0 < iou_threshold <= 1.0:

@@ -140,7 +140,7 @@ def measure_surfaces(
 
     Parameters
     ----------
-    labels : Labels
+    labels : (P, M, N) ndarray of int
         3D instance label image (``ZYX``, 0 background).
     smoothing : float
         Gaussian smoothing of each mask before meshing, in voxels of the finest axis. 0 meshes
@@ -148,11 +148,28 @@ def measure_surfaces(
 
     Returns
     -------
-    Table
+    surfaces : DataFrame
         One row per object: ``label``, ``surface_area`` and ``volume`` (voxel count times voxel
         volume) and ``mesh_volume`` in physical units (column names carry them, e.g.
         ``surface_area_um2``), ``sphericity`` (from mesh volume and area), ``n_vertices``,
         ``n_faces``, ``touches_border`` (the mesh is closed along the cut: area includes it).
+
+    References
+    ----------
+    .. [1] W. E. Lorensen and H. E. Cline, "Marching cubes: a high resolution 3D surface
+           construction algorithm," SIGGRAPH Comput. Graph. 21(4), 163-169 (1987).
+    .. [2] H. Wadell, "Volume, shape, and roundness of quartz particles," J. Geol. 43, 250-280
+           (1935). (sphericity)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.morphology import ball
+    >>> from tools.surface import measure_surfaces
+    >>> labels = np.pad(ball(8), 2).astype(np.int32)  # one ball of radius 8 voxels
+    >>> row = measure_surfaces(labels).iloc[0]
+    >>> round(float(row["sphericity"]), 1), bool(row["touches_border"])
+    (1.0, False)
     """
     _check_volume(labels)
     if smoothing < 0:
@@ -272,7 +289,7 @@ def export_surface_meshes(
 
     Parameters
     ----------
-    labels : Labels
+    labels : (P, M, N) ndarray of int
         3D instance label image (``ZYX``, 0 background).
     path : str
         Output file; the extension (.ply or .obj) chooses the format unless ``file_format``
@@ -284,8 +301,25 @@ def export_surface_meshes(
 
     Returns
     -------
-    str
+    path : str
         The path of the file written.
+
+    References
+    ----------
+    .. [1] W. E. Lorensen and H. E. Cline, "Marching cubes: a high resolution 3D surface
+           construction algorithm," SIGGRAPH Comput. Graph. 21(4), 163-169 (1987).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from skimage.morphology import ball
+    >>> from tools.surface import export_surface_meshes
+    >>> labels = np.pad(ball(5), 2).astype(np.int32)
+    >>> written = export_surface_meshes(labels, str(Path(tempfile.mkdtemp()) / "cells.ply"))
+    >>> Path(written).read_bytes().startswith(b"ply")
+    True
     """
     _check_volume(labels)
     out = Path(path)

@@ -275,7 +275,7 @@ def track_objects(
 
     Parameters
     ----------
-    labels_movie : Labels
+    labels_movie : (T, M, N) or (T, P, M, N) ndarray of int
         Label movie, ``TYX`` or ``TZYX``: one instance label image per frame (0 background).
     max_distance : float
         Largest distance an object may move between two frames, in pixels (X pixels; Z is
@@ -293,11 +293,30 @@ def track_objects(
 
     Returns
     -------
-    Table
+    tracks : DataFrame
         One row per object per frame: ``track_id``, ``frame``, ``label`` (its label in the
         input), ``parent_track_id`` (0 for none), ``tree_id`` (lineage root), centroid in
         pixels (``centroid_y_px``, ``centroid_x_px``, and ``centroid_z_px`` for 3D), and in
         physical units (e.g. ``centroid_y_um``) when the pixel size is known.
+
+    References
+    ----------
+    .. [1] K. Jaqaman et al., "Robust single-particle tracking in live-cell time-lapse
+           sequences," Nat. Methods 5, 695-702 (2008).
+    .. [2] Y. T. Fukai and K. Kawaguchi, "LapTrack: linear assignment particle tracking with
+           tunable metrics," Bioinformatics 39(1), btac799 (2023).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)  # TYX
+    >>> for t in range(4):
+    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1  # moves 3 pixels right per frame
+    ...     movie[t, 20:24, 20:24] = 2                # stays put
+    >>> from tools.track import track_objects
+    >>> tracks = track_objects(movie, max_distance=5.0)
+    >>> tracks.groupby("track_id")["label"].first().tolist(), len(tracks)
+    ([1, 2], 8)
     """
     movie = check_movie(labels_movie)
     if gap_closing_frames < 0:
@@ -464,21 +483,42 @@ def score_tracking(
 
     Parameters
     ----------
-    labels_movie : np.ndarray
+    labels_movie : (T, M, N) or (T, P, M, N) ndarray of int
         The label movie the tracks were made from.
-    tracks : pd.DataFrame
+    tracks : DataFrame
         The table from :func:`track_objects`.
-    gt_labels : np.ndarray
+    gt_labels : (T, M, N) or (T, P, M, N) ndarray of int
         Ground-truth label movie where each track keeps its label (CTC convention).
-    gt_tracks : pd.DataFrame
+    gt_tracks : DataFrame
         Ground-truth CTC table: ``label, begin, end, parent``.
 
     Returns
     -------
-    dict
+    scores : dict
         ``TRA``, ``DET``, ``LNK``, ``AOGM``, ``fp_edges``, ``fn_edges``, ``ws_edges``,
         ``fp_nodes``, ``fn_nodes``, ``ns_nodes``, ``fp_divisions``, ``fn_divisions``,
         ``tp_divisions``, ``gt_divisions``.
+
+    References
+    ----------
+    .. [1] P. Matula et al., "Cell tracking accuracy measurement based on comparison of acyclic
+           oriented graphs," PLoS ONE 10(12), e0144959 (2015).
+    .. [2] V. Ulman et al., "An objective comparison of cell-tracking algorithms," Nat. Methods
+           14, 1141-1152 (2017).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)  # TYX
+    >>> for t in range(4):
+    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1  # moves 3 pixels right per frame
+    ...     movie[t, 20:24, 20:24] = 2                # stays put
+    >>> import pandas as pd
+    >>> from tools.track import score_tracking, track_objects
+    >>> truth = pd.DataFrame({"label": [1, 2], "begin": [0, 0], "end": [3, 3], "parent": [0, 0]})
+    >>> scores = score_tracking(movie, track_objects(movie, max_distance=5.0), movie, truth)
+    >>> scores["TRA"], scores["fn_edges"]
+    (1.0, 0.0)
     """
     import logging
 
@@ -561,7 +601,7 @@ def track_features(
 
     Parameters
     ----------
-    tracks : Table
+    tracks : DataFrame
         The tracks table from track_objects.
     frame_interval : float, optional
         Time between two frames, in ``time_unit``. Without it speeds are per frame.
@@ -570,13 +610,31 @@ def track_features(
 
     Returns
     -------
-    Table
+    features : DataFrame
         One row per track: ``track_id``, ``parent_track_id``, ``tree_id``, ``first_frame``,
         ``last_frame``, ``n_points``, ``duration``, ``path_length``, ``displacement`` (start to
         end), ``mean_speed`` (path length / duration), ``max_step``, ``straightness``
         (displacement / path length, 1 for a straight line, NaN for a one-point track) and
         ``msd_lag1`` (mean squared displacement over one frame interval). Column names carry
         the units.
+
+    References
+    ----------
+    .. [1] H. Qian, M. P. Sheetz and E. L. Elson, "Single particle tracking. Analysis of
+           diffusion and flow in two-dimensional systems," Biophys. J. 60, 910-921 (1991).
+           (mean squared displacement)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)  # TYX
+    >>> for t in range(4):
+    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1  # moves 3 pixels right per frame
+    ...     movie[t, 20:24, 20:24] = 2                # stays put
+    >>> from tools.track import track_features, track_objects
+    >>> features = track_features(track_objects(movie, max_distance=5.0), frame_interval=2.0)
+    >>> features.filter(like="displacement").round(1).iloc[:, 0].tolist()
+    [9.0, 0.0]
     """
     tracks = _check_tracks(tracks)
     if frame_interval is not None and frame_interval <= 0:
@@ -628,7 +686,7 @@ def mean_squared_displacement(
 
     Parameters
     ----------
-    tracks : Table
+    tracks : DataFrame
         The tracks table from track_objects.
     max_lag : int
         Largest lag, in frames.
@@ -639,9 +697,27 @@ def mean_squared_displacement(
 
     Returns
     -------
-    Table
+    msd : DataFrame
         One row per lag with points: ``lag_frames``, ``lag`` in time units, ``msd`` (column
         name with the unit squared), ``n_pairs``.
+
+    References
+    ----------
+    .. [1] H. Qian, M. P. Sheetz and E. L. Elson, "Single particle tracking. Analysis of
+           diffusion and flow in two-dimensional systems," Biophys. J. 60, 910-921 (1991).
+
+    Examples
+    --------
+    One object moving 3 pixels per frame: the MSD grows as (3 lag)^2.
+
+    >>> import numpy as np
+    >>> from tools.track import mean_squared_displacement, track_objects
+    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)
+    >>> for t in range(4):
+    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1
+    >>> msd = mean_squared_displacement(track_objects(movie, max_distance=5.0), max_lag=3)
+    >>> msd.filter(like="msd").iloc[:, 0].round(1).tolist()
+    [9.0, 36.0, 81.0]
     """
     tracks = _check_tracks(tracks)
     if max_lag < 1:
