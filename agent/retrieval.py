@@ -59,7 +59,11 @@ class KeywordRetriever:
         self.registry = registry
         self._cards = {t.name: t.card() for t in registry}
         self._names = list(self._cards)
-        self._bm25 = BM25([f"{card}\n{name} {name} {name}" for name, card in self._cards.items()])
+        # b=0: no length normalisation. A card describes one tool, and a longer card (more
+        # parameters) is not less about that tool.
+        self._bm25 = BM25(
+            [f"{card}\n{name} {name} {name}" for name, card in self._cards.items()], b=0.0
+        )
 
     def _scores(self, query: str) -> list[tuple[float, str]]:
         scored = [
