@@ -431,12 +431,13 @@ def rolling_ball_background(
     --------
     >>> import numpy as np
     >>> from tools.filters import rolling_ball_background
-    >>> ramp = np.tile(np.linspace(0, 100, 64, dtype=np.float32), (64, 1))  # uneven background
-    >>> image = ramp.copy()
-    >>> image[30:34, 30:34] += 50.0  # a small bright object
+    >>> yy, xx = np.mgrid[:64, :64]
+    >>> hill = 100 * np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 2000)  # broad background
+    >>> image = hill.astype(np.float32)
+    >>> image[10:13, 10:13] += 50.0  # a small bright object on its slope
     >>> foreground = rolling_ball_background(image, radius=10)
-    >>> round(float(foreground[31, 31])), round(float(foreground[5, 5]))
-    (50, 0)
+    >>> round(float(foreground[11, 11])), round(float(foreground[40, 40]))
+    (49, 0)
     """
     del pixel_size  # per-plane processing: only X/Y pixels matter
     data = check_image(image)

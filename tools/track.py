@@ -508,17 +508,14 @@ def score_tracking(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)  # TYX
-    >>> for t in range(4):
-    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1  # moves 3 pixels right per frame
-    ...     movie[t, 20:24, 20:24] = 2                # stays put
-    >>> import pandas as pd
+    Tracks made from a synthetic movie's true labels, scored against its true tracks:
+
+    >>> from tools.synthetic import timelapse
     >>> from tools.track import score_tracking, track_objects
-    >>> truth = pd.DataFrame({"label": [1, 2], "begin": [0, 0], "end": [3, 3], "parent": [0, 0]})
-    >>> scores = score_tracking(movie, track_objects(movie, max_distance=5.0), movie, truth)
-    >>> scores["TRA"], scores["fn_edges"]
-    (1.0, 0.0)
+    >>> movie = timelapse(5, shape=(48, 48), n_cells=3, division_rate=0.0, seed=0)
+    >>> tracks = track_objects(movie.labels, max_distance=10.0)
+    >>> score_tracking(movie.labels, tracks, movie.labels, movie.tracks)["TRA"]
+    1.0
     """
     import logging
 
@@ -626,15 +623,16 @@ def track_features(
 
     Examples
     --------
+    One object moving 3 pixels per frame, a frame every 2 s:
+
     >>> import numpy as np
-    >>> movie = np.zeros((4, 32, 32), dtype=np.int32)  # TYX
-    >>> for t in range(4):
-    ...     movie[t, 4:8, 4 + 3 * t : 8 + 3 * t] = 1  # moves 3 pixels right per frame
-    ...     movie[t, 20:24, 20:24] = 2                # stays put
     >>> from tools.track import track_features, track_objects
+    >>> frame = np.zeros((16, 32), dtype=np.int32)
+    >>> frame[4:8, 0:4] = 1
+    >>> movie = np.stack([np.roll(frame, 3 * t, axis=1) for t in range(4)])
     >>> features = track_features(track_objects(movie, max_distance=5.0), frame_interval=2.0)
-    >>> features.filter(like="displacement").round(1).iloc[:, 0].tolist()
-    [9.0, 0.0]
+    >>> features[["displacement_px", "mean_speed_px_per_s", "straightness"]].iloc[0].tolist()
+    [9.0, 1.5, 1.0]
     """
     tracks = _check_tracks(tracks)
     if frame_interval is not None and frame_interval <= 0:

@@ -9,13 +9,13 @@ import numpy as np
 from tools.errors import InputError
 
 
-def _check_seed(seed: int) -> int:
+def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
-def _check_shape(
+def check_shape(
     shape: tuple[int, ...], ndims: tuple[int, ...], minimum: int = 16
 ) -> tuple[int, ...]:
     try:
@@ -32,7 +32,7 @@ def _check_shape(
     return out
 
 
-def _check_number(name: str, value: float, lo: float, hi: float = math.inf) -> float:
+def check_number(name: str, value: float, lo: float, hi: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise InputError(f"{name} must be a number, got {value!r}")
     value = float(value)
@@ -41,7 +41,7 @@ def _check_number(name: str, value: float, lo: float, hi: float = math.inf) -> f
     return value
 
 
-def _check_int(name: str, value: int, lo: int, hi: int) -> int:
+def check_int(name: str, value: int, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InputError(f"{name} must be an integer, got {value!r}")
     if not lo <= value <= hi:
@@ -49,7 +49,7 @@ def _check_int(name: str, value: int, lo: int, hi: int) -> int:
     return int(value)
 
 
-def _check_range(
+def check_range(
     name: str, value: tuple[float, float], lo: float, hi: float = math.inf
 ) -> tuple[float, float]:
     try:

@@ -9,13 +9,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from tools.errors import InputError
-from tools.synthetic._checks import (
-    _check_int,
-    _check_number,
-    _check_range,
-    _check_seed,
-    _check_shape,
-)
+from tools.synthetic._checks import check_int, check_number, check_range, check_seed, check_shape
 from tools.synthetic._shapes import _CANDIDATES, _ROUNDS, _rasterize, _Shapes
 from tools.types import ImageMeta
 
@@ -94,13 +88,13 @@ def blobs(
         with sigma 1 px, plus noise), ``labels``, ``count == n``, ``centers``, ``radii`` and
         ``touches_border``.
     """
-    shape = _check_shape(shape, (2,))
-    n = _check_int("n", n, 0, 100)
-    radius = _check_range("radius", radius, 2.0, min(shape) / 4)
+    shape = check_shape(shape, (2,))
+    n = check_int("n", n, 0, 100)
+    radius = check_range("radius", radius, 2.0, min(shape) / 4)
     if not isinstance(overlap, bool) or not isinstance(border, bool):
         raise InputError("overlap and border must be True or False")
-    noise = _check_number("noise", noise, 0.0, 1.0)
-    seed = _check_seed(seed)
+    noise = check_number("noise", noise, 0.0, 1.0)
+    seed = check_seed(seed)
     gap = 3.0
     mean_r = 0.5 * sum(radius)
     # Random packing of disks jams around 50% coverage; refuse early with a clear message.

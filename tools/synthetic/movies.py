@@ -10,13 +10,7 @@ import pandas as pd
 import scipy.ndimage as ndi
 
 from tools.errors import InputError
-from tools.synthetic._checks import (
-    _check_int,
-    _check_number,
-    _check_range,
-    _check_seed,
-    _check_shape,
-)
+from tools.synthetic._checks import check_int, check_number, check_range, check_seed, check_shape
 from tools.synthetic._imaging import _add_noise, _smooth_noise
 from tools.synthetic._shapes import _CANDIDATES, _ROUNDS, _rasterize, _Shapes
 from tools.synthetic.ctc import TRACK_COLUMNS
@@ -106,17 +100,17 @@ def timelapse(
         (tracks numbered ``1..N`` in order of appearance); ``tracks`` (CTC ``label, begin,
         end, parent``); ``objects`` (``frame, label, y, x``); ``meta``.
     """
-    n_frames = _check_int("n_frames", n_frames, 1, 1000)
-    shape = _check_shape(shape, (2,))
-    n_cells = _check_int("n_cells", n_cells, 1, 500)
-    speed = _check_number("speed", speed, 0.0, min(shape) / 4)
-    persistence = _check_number("persistence", persistence, 0.0, 0.99)
-    division_rate = _check_number("division_rate", division_rate, 0.0, 1.0)
-    radius = _check_range("radius", radius, 2.0, min(shape) / 6)
-    noise = _check_number("noise", noise, 0.0, 1.0)
-    blur = _check_number("blur", blur, 0.0, 20.0)
-    pixel_size = _check_number("pixel_size", pixel_size, 1e-6, 1e6)
-    seed = _check_seed(seed)
+    n_frames = check_int("n_frames", n_frames, 1, 1000)
+    shape = check_shape(shape, (2,))
+    n_cells = check_int("n_cells", n_cells, 1, 500)
+    speed = check_number("speed", speed, 0.0, min(shape) / 4)
+    persistence = check_number("persistence", persistence, 0.0, 0.99)
+    division_rate = check_number("division_rate", division_rate, 0.0, 1.0)
+    radius = check_range("radius", radius, 2.0, min(shape) / 6)
+    noise = check_number("noise", noise, 0.0, 1.0)
+    blur = check_number("blur", blur, 0.0, 20.0)
+    pixel_size = check_number("pixel_size", pixel_size, 1e-6, 1e6)
+    seed = check_seed(seed)
     area = math.prod(shape)
     if n_cells * np.pi * (0.5 * sum(radius)) ** 2 > 0.35 * area:
         raise InputError(f"{n_cells} cells of radius {radius} px do not fit in {shape}")

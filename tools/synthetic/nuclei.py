@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.ndimage as ndi
 
 from tools.errors import InputError
-from tools.synthetic._checks import (
-    _check_int,
-    _check_number,
-    _check_range,
-    _check_seed,
-    _check_shape,
-)
+from tools.synthetic._checks import check_int, check_number, check_range, check_seed, check_shape
 from tools.synthetic._imaging import _add_noise, _background, _contact_mask, _smooth_noise
 from tools.synthetic._shapes import _place, _random_shapes, _rasterize
 from tools.types import ImageMeta
@@ -43,6 +38,30 @@ class SyntheticNuclei:
     def n_objects(self) -> int:
         """Number of labelled nuclei."""
         return int(self.labels.max())
+
+
+def _checked_look(
+    *,
+    touching: float,
+    aspect: tuple[float, float],
+    irregularity: float,
+    brightness_range: float,
+    texture: float,
+    mitotic: float,
+    out_of_focus: int,
+    background: float,
+) -> dict[str, Any]:
+    """The appearance parameters both nuclei generators share, checked, for _synth_nuclei."""
+    return {
+        "touching": check_number("touching", touching, 0.0, 1.0),
+        "aspect": check_range("aspect", aspect, 0.2, 1.0),
+        "irregularity": check_number("irregularity", irregularity, 0.0, 0.15),
+        "brightness_range": check_number("brightness_range", brightness_range, 1.0, 100.0),
+        "texture": check_number("texture", texture, 0.0, 3.0),
+        "mitotic": check_number("mitotic", mitotic, 0.0, 1.0),
+        "out_of_focus": check_int("out_of_focus", out_of_focus, 0, 100),
+        "background": check_number("background", background, 0.0, 1.0),
+    }
 
 
 def _synth_nuclei(
@@ -214,21 +233,18 @@ def nuclei_2d(
         nucleus is hidden almost entirely behind others, which the placement avoids), and
         ``meta`` (axes ``"YX"``, spacing in µm).
     """
-    shape = _check_shape(shape, (2,))
-    n_nuclei = _check_int("n_nuclei", n_nuclei, 0, 2000)
-    radius = _check_range("radius", radius, 1.5, min(shape) / 2)
-    touching = _check_number("touching", touching, 0.0, 1.0)
-    aspect = _check_range("aspect", aspect, 0.2, 1.0)
-    irregularity = _check_number("irregularity", irregularity, 0.0, 0.15)
-    brightness_range = _check_number("brightness_range", brightness_range, 1.0, 100.0)
-    texture = _check_number("texture", texture, 0.0, 3.0)
-    mitotic = _check_number("mitotic", mitotic, 0.0, 1.0)
-    out_of_focus = _check_int("out_of_focus", out_of_focus, 0, 100)
-    background = _check_number("background", background, 0.0, 1.0)
-    blur = _check_number("blur", blur, 0.0, 20.0)
-    noise = _check_number("noise", noise, 0.0, 1.0)
-    pixel_size = _check_number("pixel_size", pixel_size, 1e-6, 1e6)
-    seed = _check_seed(seed)
+    shape = check_shape(shape, (2,))
+    n_nuclei = check_int("n_nuclei", n_nuclei, 0, 2000)
+    radius = check_range("radius", radius, 1.5, min(shape) / 2)
+    look = _checked_look(
+        touching=touching, aspect=aspect, irregularity=irregularity,
+        brightness_range=brightness_range, texture=texture, mitotic=mitotic,
+        out_of_focus=out_of_focus, background=background,
+    )
+    blur = check_number("blur", blur, 0.0, 20.0)
+    noise = check_number("noise", noise, 0.0, 1.0)
+    pixel_size = check_number("pixel_size", pixel_size, 1e-6, 1e6)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     image, labels = _synth_nuclei(
         rng,
@@ -236,14 +252,7 @@ def nuclei_2d(
         np.ones(2),
         n_nuclei=n_nuclei,
         radius=radius,
-        touching=touching,
-        aspect=aspect,
-        irregularity=irregularity,
-        brightness_range=brightness_range,
-        texture=texture,
-        mitotic=mitotic,
-        out_of_focus=out_of_focus,
-        background=background,
+        **look,
         blur=np.full(2, blur),
         noise=noise,
     )
@@ -327,8 +336,8 @@ def nuclei_3d(
         ``image`` float32 ``ZYX``, ``labels`` int32 ``ZYX`` consecutive ``1..N``, ``meta``
         with axes ``"ZYX"`` and ``spacing`` in µm.
     """
-    shape = _check_shape(shape, (3,), minimum=8)
-    n_nuclei = _check_int("n_nuclei", n_nuclei, 0, 2000)
+    shape = check_shape(shape, (3,), minimum=8)
+    n_nuclei = check_int("n_nuclei", n_nuclei, 0, 2000)
     try:
         sp = np.array([float(v) for v in spacing])
     except (TypeError, ValueError):
@@ -336,26 +345,23 @@ def nuclei_3d(
     if sp.shape != (3,) or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise InputError(f"spacing must be three positive numbers (dz, dy, dx), got {spacing!r}")
     extent_um = np.asarray(shape) * sp
-    radius_um = _check_range(
+    radius_um = check_range(
         "radius_um", radius_um, 1.5 * float(sp[1:].min()), float(extent_um.min()) / 2
     )
-    touching = _check_number("touching", touching, 0.0, 1.0)
-    aspect = _check_range("aspect", aspect, 0.2, 1.0)
-    irregularity = _check_number("irregularity", irregularity, 0.0, 0.15)
-    brightness_range = _check_number("brightness_range", brightness_range, 1.0, 100.0)
-    texture = _check_number("texture", texture, 0.0, 3.0)
-    mitotic = _check_number("mitotic", mitotic, 0.0, 1.0)
-    out_of_focus = _check_int("out_of_focus", out_of_focus, 0, 100)
-    background = _check_number("background", background, 0.0, 1.0)
+    look = _checked_look(
+        touching=touching, aspect=aspect, irregularity=irregularity,
+        brightness_range=brightness_range, texture=texture, mitotic=mitotic,
+        out_of_focus=out_of_focus, background=background,
+    )
     try:
         blur_ax, blur_lat = (float(v) for v in blur_um)
     except (TypeError, ValueError):
         raise InputError(f"blur_um must be (axial, lateral) in µm, got {blur_um!r}") from None
     if not (0 <= blur_lat <= 50 and 0 <= blur_ax <= 50):
         raise InputError(f"blur_um values must be in [0, 50] µm, got {blur_um!r}")
-    attenuation = _check_number("attenuation", attenuation, 0.0, 0.9)
-    noise = _check_number("noise", noise, 0.0, 1.0)
-    seed = _check_seed(seed)
+    attenuation = check_number("attenuation", attenuation, 0.0, 0.9)
+    noise = check_number("noise", noise, 0.0, 1.0)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     blur = np.array([blur_ax, blur_lat, blur_lat]) / sp
     image, labels = _synth_nuclei(
@@ -364,14 +370,7 @@ def nuclei_3d(
         sp,
         n_nuclei=n_nuclei,
         radius=radius_um,
-        touching=touching,
-        aspect=aspect,
-        irregularity=irregularity,
-        brightness_range=brightness_range,
-        texture=texture,
-        mitotic=mitotic,
-        out_of_focus=out_of_focus,
-        background=background,
+        **look,
         blur=blur,
         noise=noise,
         attenuation=attenuation,

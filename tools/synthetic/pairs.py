@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from tools.errors import InputError
-from tools.synthetic._checks import _check_number, _check_seed, _check_shape
+from tools.synthetic._checks import check_number, check_seed, check_shape
 from tools.synthetic._imaging import _poisson_gaussian
 from tools.synthetic.blobs import blobs
 from tools.synthetic.nuclei import nuclei_2d, nuclei_3d
@@ -79,10 +79,10 @@ def noisy_clean_pair(
         ``clean`` float32 rescaled to ``[0, 1]``, ``noisy`` float32 (can be slightly negative
         from read noise), ``labels`` of the objects, and the noise parameters.
     """
-    shape = _check_shape(shape, (2, 3), minimum=8)
-    photons = _check_number("photons", photons, 1e-3, 1e9)
-    read_noise = _check_number("read_noise", read_noise, 0.0, 1e6)
-    seed = _check_seed(seed)
+    shape = check_shape(shape, (2, 3), minimum=8)
+    photons = check_number("photons", photons, 1e-3, 1e9)
+    read_noise = check_number("read_noise", read_noise, 0.0, 1e6)
+    seed = check_seed(seed)
     if kind == "nuclei":
         if len(shape) == 2:
             n = max(1, round(40 * math.prod(shape) / 256**2))
