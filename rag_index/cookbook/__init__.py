@@ -73,8 +73,8 @@ class Example:
     tags : tuple of str
         Topic words (``count``, ``border``, ``typo``, ``follow-up``...).
     truth : str or None
-        ``"<file>:<key>"``: the generated file's known value the first answered number is
-        checked against (e.g. ``"cells.tif:count"``).
+        ``"<file>:<key>"``: the generated file's known value the first number among the
+        answers is checked against (e.g. ``"cells.tif:count"``).
     context : Context or None
         For follow-ups, the earlier request and plan.
     """

@@ -259,6 +259,13 @@ def channel_gfp() -> Generated:
     return Generated(_second_channel(), "image", s.meta, _count(s.labels))
 
 
+def two_channel() -> Generated:
+    """DAPI and GFP of one field in a ``CYX`` TIFF without metadata (read as ZYX unless told)."""
+    s = _nuclei()
+    both = np.stack([s.image, _second_channel()])
+    return Generated(both, "plain", None, _count(s.labels))
+
+
 def counts_table() -> Generated:
     """CSV of 20 images counted by hand (``manual``) and by a program (``automatic``)."""
     rng = np.random.default_rng(71)
@@ -301,6 +308,7 @@ KINDS: dict[str, Callable[[], Generated]] = {
     "movie_tracks_truth": movie_tracks_truth,
     "channel_dapi": channel_dapi,
     "channel_gfp": channel_gfp,
+    "two_channel": two_channel,
     "counts_table": counts_table,
     "counts_table_other": counts_table_other,
 }

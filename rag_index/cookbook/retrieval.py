@@ -8,7 +8,8 @@ so a table request (``.csv``) still finds table examples.
 Words biologists use for the same thing ("nuclei", "cells", "blobs", "objects"; "spots",
 "puncta", "foci"; "border", "edge"; "µm²", "square microns") also add one shared concept term
 (``concept_object``...), so that a request about cells finds an example written about nuclei:
-the plan for counting either is the same.
+the plan for counting either is the same. A request that names no file gets
+``concept_nofile``: plain questions and follow-ups name none.
 
 Which retriever :func:`default_retriever` uses was chosen by measurement
 (``python -m evals.toolbench.cookbook``: hold out a fifth of the examples, search with their
@@ -54,6 +55,8 @@ CONCEPTS: dict[str, re.Pattern[str]] = {
         "area": r"(µm²|µm2|um2|\bsquare micro\w*|\barea\b|\bsizes?\b)",
         "movie": r"\b(movie|time-?lapse|track\w*|frames?|over time|follow)\b",
         "stack": r"\b(3d|z-?stack|stack|volumes?|slices?)\b",
+        "question": r"\b(difference between|explain|why|when should|how do i|what does|"
+                    r"recommend\w*|what is an?|used for)\b",
     }.items()
 }
 
@@ -76,8 +79,10 @@ def normalise_request(text: str) -> str:
     'Count cells in file.tif and file.csv concept_object concept_count'
     """
     text = _QUOTED_FILE.sub(lambda m: f"file.{m.group(1).lower()}", text)
-    text = _FILE.sub(lambda m: f"file.{m.group(1).lower()}", text)
+    text, files = _FILE.subn(lambda m: f"file.{m.group(1).lower()}", text)
     concepts = [f"concept_{name}" for name, pattern in CONCEPTS.items() if pattern.search(text)]
+    if not files and "file." not in text:
+        concepts.append("concept_nofile")  # plain questions and follow-ups name no file
     return " ".join([text, *concepts])
 
 
