@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from rag_index.errors import RetrievalError
+from tools.registry import python_identifier
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 _FIELDS = {"id", "request", "files", "plan", "tags", "truth", "context"}
@@ -88,22 +89,38 @@ class Example:
     context: Context | None = None
 
     @property
+    def variables(self) -> dict[str, str]:
+        """The variables the request's files are bound to, with their kind.
+
+        ``{"dapi_03": "image"}`` for ``dapi_03.tif`` holding an intensity image; kinds are
+        ``image``, ``labels`` and ``table``, as the planner lists bound variables.
+        """
+        from rag_index.cookbook.data import KIND_ARTIFACTS  # imports the generators
+
+        return {python_identifier(Path(name).stem): KIND_ARTIFACTS.get(kind, "image")
+                for name, kind in self.files.items()}
+
+    @property
     def tools(self) -> tuple[str, ...]:
         """Names of the tools the plan calls, in order (``answer``/``reply`` excluded)."""
         return plan_tools(self.plan)
 
     def prompt_text(self) -> str:
-        """The example as the planner shows it: the request, then the plan lines."""
-        head = f"Request: {self.request}\n"
+        """The example as a prompt shows it: variables, (earlier request,) request, plan.
+
+        Examples
+        --------
+        >>> print(load_examples()[0].prompt_text())  # doctest: +NORMALIZE_WHITESPACE
+        Variables: dapi_field1 (image)
+        Request: I'd like to know the nucleus count of dapi_field1.tif
+        labels = segment_objects(image=dapi_field1)
+        answer(count(labels))
+        """
+        listed = ", ".join(f"{var} ({kind})" for var, kind in self.variables.items())
+        lines = [f"Variables: {listed or 'none'}"]
         if self.context is not None:
-            head = f"Earlier: {self.context.request}\n{_body(self.context.plan)}\n" + head
-        return head + self.plan.strip()
-
-
-def _body(plan: str) -> str:
-    return "\n".join(
-        line for line in plan.strip().splitlines() if not line.startswith(("answer(", "reply("))
-    )
+            lines += [f"Earlier request: {self.context.request}", self.context.plan]
+        return "\n".join([*lines, f"Request: {self.request}", self.plan])
 
 
 def plan_tools(plan: str) -> tuple[str, ...]:

@@ -314,6 +314,13 @@ KINDS: dict[str, Callable[[], Generated]] = {
 }
 """File kinds the examples may name, each a seeded generator (same data at every call)."""
 
+KIND_ARTIFACTS: dict[str, str] = {
+    kind: "table" if kind.startswith("counts_table") or kind == "movie_tracks_truth"
+    else "labels" if kind.endswith("_labels") else "image"
+    for kind in KINDS
+}
+"""What each kind is read as (image, labels or table), known without generating it."""
+
 
 def generate(kind: str) -> Generated:
     """The data of one file kind.
