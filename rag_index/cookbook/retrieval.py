@@ -57,6 +57,18 @@ CONCEPTS: dict[str, re.Pattern[str]] = {
         "stack": r"\b(3d|z-?stack|stack|volumes?|slices?)\b",
         "question": r"\b(difference between|explain|why|when should|how do i|what does|"
                     r"recommend\w*|what is an?|used for)\b",
+        # Methods and inputs named in many words: a request naming one should find examples
+        # that use it.
+        "stardist": r"\bstar-?dist\b",
+        "watershed": r"\bwatershed\b",
+        "voronoi": r"\bvoronoi\b",
+        "threshold": r"\b(otsu|li|threshold\w*)\b",
+        "denoise": r"\b(denois\w*|noise\w*|noisy|grainy|low-?light|snr)\b",
+        "background": r"\b(background|illumination|top-?hat|rolling|shading|vignett\w*)\b",
+        "metadata": r"(pixel size|\baxes\b|\bchannels?\b|calibrat\w*|z[- ]step|between slices|"
+                    r"voxel|frames? every|\d+ ?(nm|µm|um|s|min)\b)",
+        "labels": r"\b(label image|masks?|segmentation|already segmented|annotation|"
+                  r"ground truth)\b",
     }.items()
 }
 
