@@ -114,22 +114,25 @@ def _count(labels: np.ndarray) -> dict[str, float]:
     return {"count": float(len(np.unique(labels[labels > 0])))}
 
 
+def _nuclei_file(s: synthetic.SyntheticNuclei, role: str) -> Generated:
+    """The image (``"image"``, ``"plain"`` without metadata) or the labels of ``s``."""
+    data = s.labels if role == "labels" else s.image
+    return Generated(data, role, None if role == "plain" else s.meta, _count(s.labels))
+
+
 def nuclei() -> Generated:
     """2D nuclei (DAPI-like), 128 x 128, 0.5 µm pixels, about 14 nuclei."""
-    s = _nuclei()
-    return Generated(s.image, "image", s.meta, _count(s.labels))
+    return _nuclei_file(_nuclei(), "image")
 
 
 def nuclei_labels() -> Generated:
     """The true instance labels of :func:`nuclei` (a hand-made annotation)."""
-    s = _nuclei()
-    return Generated(s.labels, "labels", s.meta, _count(s.labels))
+    return _nuclei_file(_nuclei(), "labels")
 
 
 def nuclei_uncalibrated() -> Generated:
     """The image of :func:`nuclei` in a TIFF without axes or pixel size."""
-    s = _nuclei()
-    return Generated(s.image, "plain", None, _count(s.labels))
+    return _nuclei_file(_nuclei(), "plain")
 
 
 def nuclei_large() -> Generated:
@@ -190,20 +193,17 @@ def clean() -> Generated:
 
 def stack() -> Generated:
     """3D nuclei, 16 x 64 x 64 ``ZYX``, voxels 2 x 0.5 x 0.5 µm, about 8 nuclei."""
-    s = _stack()
-    return Generated(s.image, "image", s.meta, _count(s.labels))
+    return _nuclei_file(_stack(), "image")
 
 
 def stack_labels() -> Generated:
     """The true 3D instance labels of :func:`stack`."""
-    s = _stack()
-    return Generated(s.labels, "labels", s.meta, _count(s.labels))
+    return _nuclei_file(_stack(), "labels")
 
 
 def stack_uncalibrated() -> Generated:
     """The stack of :func:`stack` in a TIFF without axes or voxel size."""
-    s = _stack()
-    return Generated(s.image, "plain", None, _count(s.labels))
+    return _nuclei_file(_stack(), "plain")
 
 
 _TRACK_TOLERANCE = 0.5
