@@ -107,7 +107,7 @@ def _movie() -> synthetic.Timelapse:
 
 @functools.cache
 def _pair() -> synthetic.NoisyPair:
-    return synthetic.noisy_clean_pair((128, 128), photons=8.0, seed=51)
+    return synthetic.noisy_clean_pair((128, 128), photons=8.0, seed=52)
 
 
 def _count(labels: np.ndarray) -> dict[str, float]:
