@@ -3,7 +3,7 @@
 The examples live in ``examples/*.yaml`` beside this module, one record each::
 
     - id: count-001
-      request: How many nuclei are in dapi_field1.tif?
+      request: I'd like to know the nucleus count of dapi_field1.tif
       files: {dapi_field1.tif: nuclei}
       plan: |
         labels = segment_objects(image=dapi_field1)
@@ -14,8 +14,11 @@ The examples live in ``examples/*.yaml`` beside this module, one record each::
 ``files`` maps each file the request names to a generator kind of
 :mod:`rag_index.cookbook.data`, so that every plan can be run on generated data (the cookbook
 test does). ``truth`` (optional) names the known value the first answered number must match.
-A follow-up (tag ``follow-up``) has a ``context``: the earlier request and plan whose variables
-it uses. They were written for bia from what biologists ask, never from benchmark items; a test
+A follow-up (tag ``follow-up``) has a ``context``: the earlier request and plan. Its own plan
+uses what the earlier one stored, by the names the session binds them to (the artifacts'
+names: ``field_a_labels``, ``field_a_labels_measurements``), as the planner lists them.
+
+The examples were written for bia from what biologists ask, never from benchmark items; a test
 checks that no benchmark request is in here verbatim or nearly so.
 
 :func:`search` returns the examples whose requests are most like a new request.
@@ -50,7 +53,7 @@ class Context:
     request : str
         The earlier request.
     plan : str
-        The earlier plan; its variables (without its answer) are what the follow-up uses.
+        The earlier plan; the follow-up uses the artifacts it stored.
     """
 
     request: str
@@ -90,15 +93,28 @@ class Example:
 
     @property
     def variables(self) -> dict[str, str]:
-        """The variables the request's files are bound to, with their kind.
+        """The variables bound before the plan, with their kind, as the planner lists them.
 
-        ``{"dapi_03": "image"}`` for ``dapi_03.tif`` holding an intensity image; kinds are
-        ``image``, ``labels`` and ``table``, as the planner lists bound variables.
+        The request's files (``{"dapi_03": "image"}`` for ``dapi_03.tif``) and, for a
+        follow-up, the earlier artifacts its plan uses: the registry names those after their
+        input and output (``field_a_labels`` for labels, ``..._measurements`` or ``..._tracks``
+        for tables), so their kind follows from the name. Kinds are ``image``, ``labels`` and
+        ``table``.
         """
         from rag_index.cookbook.data import KIND_ARTIFACTS  # imports the generators
 
-        return {python_identifier(Path(name).stem): KIND_ARTIFACTS.get(kind, "image")
-                for name, kind in self.files.items()}
+        out = {python_identifier(Path(name).stem): KIND_ARTIFACTS.get(kind, "image")
+               for name, kind in self.files.items()}
+        if self.context is not None:
+            tree = ast.parse(self.plan)
+            made = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                    for t in ast.walk(node.targets[0]) if isinstance(t, ast.Name)}
+            called = {node.func for node in ast.walk(tree) if isinstance(node, ast.Call)}
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Name) and node not in called and node.id not in made
+                        and node.id not in out):
+                    out[node.id] = "labels" if node.id.endswith("_labels") else "table"
+        return out
 
     @property
     def tools(self) -> tuple[str, ...]:
