@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             f"top{args.k}": float(np.mean([r["hit_rate"] for r in runs])),
             "top1": float(np.mean([r["top1"] for r in runs])),
             "ms_per_query": float(np.median([r["ms_per_query"] for r in runs])),
+            "by_theme": {t: float(np.mean([r["by_theme"][t] for r in runs]))
+                         for t in runs[0]["by_theme"]},
         })
     top = float(np.mean([ceiling(examples, folds=5, seed=s) for s in seeds]))
     print(f"{len(examples)} examples, 5-fold hold-out (20 %), {args.shuffles} shuffles; "
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         mark = "  (default)" if row["mode"] == DEFAULT_MODE else ""
         print(f"{row['mode']:10s} {row[f'top{args.k}']:6.3f} {row['top1']:6.3f} "
               f"{row['ms_per_query']:9.2f}{mark}")
+    default = next(row for row in rows if row["mode"] == DEFAULT_MODE)
+    print(f"{DEFAULT_MODE} top{args.k} by theme: " + ", ".join(
+        f"{t} {v:.2f}" for t, v in default["by_theme"].items()))
     line = machine()
     print(line)
     save_json(OUT, {

@@ -202,7 +202,8 @@ def same_tools_hit_rate(
     -------
     dict
         ``hit_rate`` (top ``k``), ``top1`` (the first example has the same tools),
-        ``queries``, ``ms_per_query`` (median).
+        ``queries``, ``ms_per_query`` (median), and ``by_theme``: the top-``k`` rate per id
+        prefix (``count``, ``measure``, ``followup``...).
 
     Examples
     --------
@@ -217,6 +218,7 @@ def same_tools_hit_rate(
     parts = np.array_split(order, folds)
     hits = top1 = 0
     times: list[float] = []
+    themes: dict[str, list[bool]] = {}
     for held in parts:
         held_set = set(held.tolist())
         retriever = CookbookRetriever(
@@ -230,10 +232,12 @@ def same_tools_hit_rate(
             same = [ex.tools == query.tools for ex in found]
             hits += any(same)
             top1 += same[0]
+            themes.setdefault(query.id.split("-")[0], []).append(any(same))
     n = len(examples)
     return {
         "hit_rate": hits / n,
         "top1": top1 / n,
         "queries": float(n),
         "ms_per_query": float(np.median(times) * 1000),
+        "by_theme": {theme: float(np.mean(v)) for theme, v in sorted(themes.items())},
     }
