@@ -4,6 +4,10 @@ The workspace is what a tool call sees through the registry: names map to arrays
 paths are resolved inside the workspace roots only, and every result is stored under a new name
 with the tool, arguments and inputs that made it. Outputs are written to a fresh session folder,
 so nothing a user had is overwritten.
+
+What a user states about a file (axes, pixel size, time step, channel names) is kept per file
+by :meth:`Workspace.state` and applied on every later read of it; the artifact's provenance
+records the source of each value (``provenance["reading"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tools.calibration import Statement
 from tools.errors import ArtifactNotFoundError, InputError, PathNotAllowedError
 from tools.types import ArtifactKind, ImageMeta, default_axes
 
@@ -121,6 +126,8 @@ class Workspace:
         self.files: list[Path] = []
         self._session_dir: Path | None = None
         self._by_path: dict[Path, str] = {}
+        self._stated: dict[Path, Statement] = {}
+        self._unstated: dict[str, tuple[np.ndarray, ImageMeta]] = {}
 
     # -- paths ----------------------------------------------------------------------------
 
@@ -346,10 +353,146 @@ class Workspace:
             table = io.read_table(path)
             return self.add(self.unique_name(stem), table, kind="table", provenance=provenance,
                             path=path)
-        data, meta = io.read_image(path)
+        data, meta, reading = self._read_image(path, self._stated.get(path))
         kind: ArtifactKind = "labels" if _looks_like_labels(path, data) else "image"
         return self.add(self.unique_name(stem), data, kind=kind, meta=meta,
-                        provenance=provenance, path=path)
+                        provenance={**provenance, **reading}, path=path)
+
+    @staticmethod
+    def _read_image(path: Path, statement: Statement | None
+                    ) -> tuple[np.ndarray, ImageMeta, dict[str, Any]]:
+        """Read an image with the statement; the provenance entries that say how."""
+        from tools import io
+
+        stated = statement.as_arguments() if statement is not None else {}
+        data, meta = io.read_image(path, **stated)
+        record: dict[str, Any] = {"reading": meta.extra.get("reading", {})}
+        if stated:
+            record["stated"] = stated
+        return data, meta, record
+
+    def state(
+        self,
+        path_or_name: str | os.PathLike[str],
+        *,
+        axes: str | None = None,
+        pixel_size: float | Sequence[float] | dict[str, float] | None = None,
+        unit: str | None = None,
+        z_step: float | None = None,
+        time_step: float | None = None,
+        time_unit: str | None = None,
+        channel_names: Sequence[str] | None = None,
+    ) -> Artifact:
+        """Record what the user stated about a file; it applies on every later read of it.
+
+        The user wins over the file's metadata; the artifact's provenance (``reading``) says
+        where each value came from and where the file disagreed. A file read before is read
+        again with the statement, under the same artifact name. A second statement for the
+        same file adds to the first (a value stated again replaces the earlier one).
+
+        Parameters
+        ----------
+        path_or_name : str or path-like
+            A file inside the workspace roots, or the name of an artifact (a file read
+            earlier, or an array added in code, whose metadata is then changed in place).
+        axes : str, optional
+            One letter from ``TCZYX`` per dimension, in the file's order: ``"TYX"`` for a
+            time-lapse, ``"ZYX"`` for a z-stack.
+        pixel_size : float or sequence of float or dict, optional
+            Pixel size in ``unit``: one number (Y and X), ``(y, x)``, ``(z, y, x)``.
+        unit : str, optional
+            ``nm``, ``µm`` (``um``, ``micron``) or ``mm``; µm by default.
+        z_step : float, optional
+            Distance between z planes, in ``unit``.
+        time_step : float, optional
+            Time between frames, in ``time_unit``.
+        time_unit : str, optional
+            ``ms``, ``s`` (default), ``min`` or ``h``.
+        channel_names : sequence of str, optional
+            One name per channel.
+
+        Returns
+        -------
+        Artifact
+            The file's artifact, read with everything stated for it so far.
+
+        Raises
+        ------
+        StatedMetadataError
+            When a value is invalid or does not fit the image (axes of another length than
+            its dimensions, a pixel size that is not positive, an unknown unit, a time step
+            for an image without a time axis ...). Nothing is recorded then.
+        PathNotAllowedError, ArtifactNotFoundError
+            When the file is outside the roots or does not exist.
+
+        Examples
+        --------
+        >>> import numpy as np, tifffile, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tifffile.imwrite(folder / "movie.tif", np.zeros((6, 8, 8), np.uint8))
+        >>> ws = Workspace([folder], output_root=folder / "out")
+        >>> ws.state("movie.tif", axes="TYX", time_step=5, time_unit="min").meta.axes
+        'TYX'
+        >>> ws.get("movie.tif").meta.extra["time_interval"]
+        5.0
+        """
+        statement = Statement.make(axes=axes, pixel_size=pixel_size, unit=unit, z_step=z_step,
+                                   time_step=time_step, time_unit=time_unit,
+                                   channel_names=channel_names)
+        ref = os.fspath(path_or_name)
+        artifact = self.artifacts.get(ref)
+        if artifact is not None and artifact.path is None and "file" not in artifact.provenance:
+            return self._state_in_memory(artifact, statement)
+        path = (Path(artifact.provenance["file"]) if artifact is not None
+                and "file" in artifact.provenance else self.input_file(ref))
+        merged = self._stated.get(path, Statement()).merged(statement)
+        if path.suffix.lower() == ".csv":
+            raise InputError(f"{path.name} is a table; axes and pixel size apply to images")
+        data, meta, reading = self._read_image(path, merged)  # raises before recording
+        self._stated[path] = merged
+        name = self._by_path.get(path)
+        if name is None:
+            return self.get(str(path))
+        existing = self.artifacts[name]
+        existing.data, existing.meta = data, meta
+        existing.provenance.pop("stated", None)
+        existing.provenance.update(reading)
+        return existing
+
+    def _state_in_memory(self, artifact: Artifact, statement: Statement) -> Artifact:
+        from tools import io
+
+        if artifact.kind not in ("image", "labels"):
+            raise InputError(f"{artifact.name!r} is a {artifact.kind}; axes and pixel size "
+                             "apply to images")
+        before = Statement.make(**artifact.provenance.get("stated", {}))
+        merged = before.merged(statement)
+        # Restate from the array as it was added, never on top of an earlier statement.
+        original = self._unstated.get(artifact.name, (artifact.data, artifact.meta))
+        data, meta = io.apply_statement(original[0], original[1], merged, name=artifact.name)
+        artifact.data, artifact.meta = data, meta
+        self._unstated[artifact.name] = original
+        artifact.provenance["stated"] = merged.as_arguments()
+        artifact.provenance["reading"] = meta.extra.get("reading", {})
+        return artifact
+
+    def stated(self, path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
+        """What was stated for a file or artifact so far, as keyword arguments (may be empty)."""
+        ref = os.fspath(path_or_name)
+        artifact = self.artifacts.get(ref)
+        if artifact is not None:
+            return dict(artifact.provenance.get("stated", {}))
+        try:
+            path = self.resolve_path(ref)
+        except PathNotAllowedError:
+            return {}
+        statement = self._stated.get(path)
+        return statement.as_arguments() if statement is not None else {}
+
+    def reading_note(self, name: str) -> str:
+        """How an artifact read from a file got its axes and pixel size, in one line."""
+        artifact = self.artifacts[name]
+        return str(artifact.provenance.get("reading", {}).get("note", ""))
 
     def check_kind(self, artifact: Artifact, expected: str, *, parameter: str) -> None:
         """Refuse an artifact of the wrong kind with a message that says what to do."""
