@@ -121,7 +121,7 @@ def build_pipeline(steps: Sequence[Step], registry: Registry, *, source: str = "
             value = step.arguments.get(p.name)
             if p.kind == "pixel_size":
                 step.arguments.pop(p.name, None)  # each file's own calibration applies
-            elif p.kind == "artifact" and value is not None:
+            elif (p.kind == "artifact" or p.name == tool_.opens) and value is not None:
                 if not isinstance(value, str):
                     raise PipelineError(f"step {i}: {p.name} must name an artifact, got {value!r}")
                 if value not in produced and value not in external:
@@ -267,7 +267,8 @@ def replay(pipeline: Pipeline, workspace: Workspace, image: str,
         tool_ = registry.get(step.tool)
         arguments = dict(step.arguments)
         for p in tool_.params:
-            if p.kind == "artifact" and isinstance(arguments.get(p.name), str):
+            if ((p.kind == "artifact" or p.name == tool_.opens)
+                    and isinstance(arguments.get(p.name), str)):
                 arguments[p.name] = names.get(arguments[p.name], arguments[p.name])
         try:
             result = tool_.run(workspace, arguments)

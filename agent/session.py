@@ -161,7 +161,10 @@ class Session:
                 reads.append(f"{var} = read_table(check({where}, {digest!r}))")
             else:
                 imports["tools.io"].add("read_image")
-                reads.append(f"{var}, _ = read_image(check({where}, {digest!r}))")
+                # What the user stated about the file is read the same way here.
+                stated = "".join(f", {k}={v!r}"
+                                 for k, v in artifact.provenance.get("stated", {}).items())
+                reads.append(f"{var}, _ = read_image(check({where}, {digest!r}){stated})")
         steps: list[str] = []
         for i, call in enumerate(self.calls, start=1):
             tool_ = self.registry.get(call.tool)

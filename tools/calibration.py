@@ -19,11 +19,12 @@ time_unit="min")``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from tools.errors import CalibrationMissingError, StatedMetadataError
+from tools.errors import CalibrationMissingError, InputError, StatedMetadataError
 from tools.types import ImageMeta
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "TIME_UNITS",
     "Statement",
     "length_unit",
+    "physical_column",
     "reading_note",
     "require_calibration",
     "time_unit",
@@ -375,6 +377,80 @@ def require_calibration(meta: ImageMeta | None, *, what: str = "a size in µm",
 
 
 _time_unit = time_unit  # Statement.make has a parameter of that name
+
+
+_COLUMN_UNIT = re.compile(r"^(?P<base>.+?)_(?P<unit>px|nm|um|mm)(?P<power>[23]?)$")
+_COLUMN_UNIT_NAMES = {"nm": "nm", "um": "µm", "mm": "mm"}
+
+
+def _column_key(column: str) -> str:
+    """``area_µm²`` -> ``area_um2``: the spelling measurement tables use."""
+    return (str(column).strip().replace("µ", "u").replace("μ", "u").replace("²", "2")
+            .replace("³", "3"))
+
+
+def physical_column(table: Any, column: str, *, name: str = "the table") -> Any:
+    """The values of ``column``, converting units when the table has them in another one.
+
+    A request for ``area_um2`` from a table measured in nm (``area_nm2``) is converted; from
+    a table measured in pixels (``area_px``, no calibration anywhere) it is an error that says
+    what is missing, for the answer to pass on.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A measurement table (columns carry their unit: ``area_um2``, ``perimeter_px``).
+    column : str
+        The column asked for; ``µm``/``²`` spellings are accepted (``area_µm²``).
+    name : str
+        The table's name, for messages.
+
+    Returns
+    -------
+    Series
+        The column's values, in the unit asked for.
+
+    Raises
+    ------
+    CalibrationMissingError
+        When the column asks for a physical unit and the table has the quantity in pixels
+        only.
+    InputError
+        When the table has no such quantity at all (the message lists its columns).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"area_nm2": [2.0e6]})
+    >>> float(physical_column(table, "area_um2").iloc[0])
+    2.0
+    """
+    if column in table.columns:
+        return table[column]
+    key = _column_key(column)
+    if key in table.columns:
+        return table[key]
+    match = _COLUMN_UNIT.match(key)
+    if match is not None:
+        base, unit, power = match["base"], match["unit"], match["power"]
+        exponent = int(power or 1)
+        for other in ("nm", "um", "mm"):
+            candidate = f"{base}_{other}{power}"
+            if other != unit and unit != "px" and candidate in table.columns:
+                factor = convert_length(1.0, _COLUMN_UNIT_NAMES[other], _COLUMN_UNIT_NAMES[unit])
+                return table[candidate] * (factor or 1.0) ** exponent
+        if unit != "px" and f"{base}_px{power}" in table.columns:
+            wanted = {1: "", 2: "²", 3: "³"}[exponent]
+            raise CalibrationMissingError(
+                f"{base} in {_COLUMN_UNIT_NAMES.get(unit, unit)}{wanted} needs the pixel size, "
+                f"and none is known: {name} was measured in pixels (the image's file has no "
+                "calibration and none was stated). Say the pixel size (e.g. 'the pixel size "
+                "is 0.2 µm', --pixel-size 0.2 --unit µm, or open_image(path=..., "
+                "pixel_size=0.2, unit='µm'))."
+            )
+    raise InputError(
+        f"{name} has no column {column!r}; its columns are {', '.join(map(str, table.columns))}"
+    )
 
 
 # -- the one place that decides how a file is read ----------------------------------------------

@@ -206,7 +206,10 @@ def _describe_constraint(prop: Mapping[str, Any]) -> str:
 
 def _to_jsonable(value: Any) -> Any:
     if isinstance(value, PixelSize):
-        return {"spacing": list(value.spacing), "unit": value.unit}
+        out = {"spacing": list(value.spacing), "unit": value.unit}
+        if value.time_step is not None:
+            out.update(time_step=value.time_step, time_unit=value.time_unit)
+        return out
     if isinstance(value, tuple | list):
         return [_to_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -685,7 +688,8 @@ class Tool:
             if p.kind == "artifact" and value is not None:
                 text = python_identifier(str(value))
             elif p.kind == "pixel_size" and isinstance(value, Mapping):
-                text = repr(PixelSize(tuple(value["spacing"]), value["unit"]))
+                text = repr(PixelSize(tuple(value["spacing"]), value["unit"],
+                                      value.get("time_step"), value.get("time_unit")))
             else:
                 text = repr(value)
             parts.append(f"{p.name}={text}")

@@ -127,6 +127,7 @@ class Workspace:
         self._session_dir: Path | None = None
         self._by_path: dict[Path, str] = {}
         self._stated: dict[Path, Statement] = {}
+        self._default_statement = Statement()
         self._unstated: dict[str, tuple[np.ndarray, ImageMeta]] = {}
 
     # -- paths ----------------------------------------------------------------------------
@@ -353,7 +354,8 @@ class Workspace:
             table = io.read_table(path)
             return self.add(self.unique_name(stem), table, kind="table", provenance=provenance,
                             path=path)
-        data, meta, reading = self._read_image(path, self._stated.get(path))
+        statement = self._default_statement.merged(self._stated.get(path, Statement()))
+        data, meta, reading = self._read_image(path, statement)
         kind: ArtifactKind = "labels" if _looks_like_labels(path, data) else "image"
         return self.add(self.unique_name(stem), data, kind=kind, meta=meta,
                         provenance={**provenance, **reading}, path=path)
@@ -448,7 +450,8 @@ class Workspace:
         merged = self._stated.get(path, Statement()).merged(statement)
         if path.suffix.lower() == ".csv":
             raise InputError(f"{path.name} is a table; axes and pixel size apply to images")
-        data, meta, reading = self._read_image(path, merged)  # raises before recording
+        # Read first: a statement that does not fit the file raises and is not recorded.
+        data, meta, reading = self._read_image(path, self._default_statement.merged(merged))
         self._stated[path] = merged
         name = self._by_path.get(path)
         if name is None:
@@ -458,6 +461,51 @@ class Workspace:
         existing.provenance.pop("stated", None)
         existing.provenance.update(reading)
         return existing
+
+    def state_default(
+        self,
+        *,
+        axes: str | None = None,
+        pixel_size: float | Sequence[float] | dict[str, float] | None = None,
+        unit: str | None = None,
+        z_step: float | None = None,
+        time_step: float | None = None,
+        time_unit: str | None = None,
+        channel_names: Sequence[str] | None = None,
+    ) -> None:
+        """State metadata for every image file this workspace reads from now on.
+
+        This is what the command-line options (``--axes TYX --pixel-size 0.2``) do: they are
+        said once for the session's images. A file's own statement (:meth:`state`) adds to
+        it and wins where both give a value. Values are checked now; whether they fit a file
+        (as many axes as it has dimensions) is checked when it is read.
+
+        Parameters
+        ----------
+        axes, pixel_size, unit, z_step, time_step, time_unit, channel_names
+            As for :meth:`state`.
+
+        Raises
+        ------
+        StatedMetadataError
+            For an invalid value (not positive, unknown unit, axes with unknown letters).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace([tempfile.mkdtemp()])
+        >>> ws.state_default(pixel_size=0.2, unit="um")
+        >>> ws.stated_default()
+        {'pixel_size': 0.2, 'unit': 'µm'}
+        """
+        statement = Statement.make(axes=axes, pixel_size=pixel_size, unit=unit, z_step=z_step,
+                                   time_step=time_step, time_unit=time_unit,
+                                   channel_names=channel_names)
+        self._default_statement = self._default_statement.merged(statement)
+
+    def stated_default(self) -> dict[str, Any]:
+        """What :meth:`state_default` holds, as keyword arguments (empty when nothing)."""
+        return self._default_statement.as_arguments()
 
     def _state_in_memory(self, artifact: Artifact, statement: Statement) -> Artifact:
         from tools import io
@@ -480,14 +528,19 @@ class Workspace:
         """What was stated for a file or artifact so far, as keyword arguments (may be empty)."""
         ref = os.fspath(path_or_name)
         artifact = self.artifacts.get(ref)
-        if artifact is not None:
-            return dict(artifact.provenance.get("stated", {}))
+        if artifact is not None and "stated" in artifact.provenance:
+            return dict(artifact.provenance["stated"])
         try:
             path = self.resolve_path(ref)
         except PathNotAllowedError:
             return {}
         statement = self._stated.get(path)
         return statement.as_arguments() if statement is not None else {}
+
+    def reading_notes(self) -> dict[str, str]:
+        """How each image read from a file got its axes and pixel size: name -> one line."""
+        return {a.name: str(a.provenance["reading"]["note"]) for a in self.artifacts.values()
+                if a.provenance.get("reading", {}).get("note")}
 
     def reading_note(self, name: str) -> str:
         """How an artifact read from a file got its axes and pixel size, in one line."""
