@@ -439,7 +439,8 @@ def physical_column(table: Any, column: str, *, name: str = "the table") -> Any:
             if other != unit and unit != "px" and candidate in table.columns:
                 factor = convert_length(1.0, _COLUMN_UNIT_NAMES[other], _COLUMN_UNIT_NAMES[unit])
                 return table[candidate] * (factor or 1.0) ** exponent
-        if unit != "px" and f"{base}_px{power}" in table.columns:
+        if unit != "px" and (f"{base}_px{power}" in table.columns
+                             or f"{base}_px" in table.columns):
             wanted = {1: "", 2: "²", 3: "³"}[exponent]
             raise CalibrationMissingError(
                 f"{base} in {_COLUMN_UNIT_NAMES.get(unit, unit)}{wanted} needs the pixel size, "
