@@ -575,7 +575,9 @@ def decide_reading(
                        "state the axes if this is wrong")
         else:
             source = "file"
-            why = f"from the {fmt} metadata" if fmt not in ("file", "PNG", "JPEG") else ""
+            # A plain image needs no account of its axes; anything more says where from.
+            why = f"from the {fmt} metadata" if fmt not in ("file", "PNG", "JPEG") \
+                and axes != "YX" else ""
         reading["axes"] = {"value": axes, "source": source, "file": file_axes,
                            "file_guessed": axes_guessed}
     notes.append(f"axes {axes}" + (f" ({why})" if why else ""))
