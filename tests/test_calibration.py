@@ -459,3 +459,20 @@ def test_statement_make_normalizes_and_merges():
     assert later.pixel_size == {"Z": 2.0, "Y": 0.4, "X": 0.4} and later.axes == "TYX"
     assert Statement.make(channel_names="DAPI, GFP").channel_names == ("DAPI", "GFP")
     assert Statement().empty and not first.empty
+
+
+def test_a_second_statement_that_contradicts_the_first_wins_and_says_so(files):
+    ws = Workspace([files], output_root=files / "out")
+    ws.state("blobs.tif", pixel_size=0.1)
+    artifact = ws.state("blobs.tif", pixel_size=0.2)
+    assert artifact.meta.spacing == {"Y": 0.2, "X": 0.2}
+    note = ws.reading_note("blobs")
+    assert note.endswith("you had said pixel size 0.1 before: the new value is used")
+    assert artifact.provenance["reading"]["restated"] == {"pixel_size": {"before": 0.1,
+                                                                         "now": 0.2}}
+    # open_image on the artifact's name restates it too.
+    result = REGISTRY.run(ws, "open_image", {"path": "blobs", "pixel_size": 0.3})
+    assert result.arguments["path"] == str(files / "blobs.tif")
+    assert ws.get("blobs").meta.spacing == {"Y": 0.3, "X": 0.3}
+    assert "time step 5 min" in ws.describe(ws.state("movie.tif", axes="TYX", time_step=5,
+                                                     time_unit="min").name)

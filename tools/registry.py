@@ -552,10 +552,14 @@ class Tool:
         target = values[self.opens]
         statement = {k: v for k, v in values.items() if k != self.opens and v is not None}
         start = time.perf_counter()
-        path = workspace.input_file(target)
-        artifact = workspace.state(str(path), **statement)
+        if target in workspace:  # an artifact already read (or added): restate it
+            artifact = workspace.state(target, **statement)
+            where = artifact.provenance.get("file", target)
+        else:
+            where = str(workspace.input_file(target))
+            artifact = workspace.state(where, **statement)
         seconds = time.perf_counter() - start
-        recorded = _to_jsonable({**values, self.opens: str(path)})
+        recorded = _to_jsonable({**values, self.opens: where})
         note = artifact.provenance.get("reading", {}).get("note", "")
         summary = f"{artifact.name}: {workspace.describe(artifact.name)}" + (
             f"; read as: {note}" if note else "")

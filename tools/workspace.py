@@ -447,11 +447,13 @@ class Workspace:
             return self._state_in_memory(artifact, statement)
         path = (Path(artifact.provenance["file"]) if artifact is not None
                 and "file" in artifact.provenance else self.input_file(ref))
-        merged = self._stated.get(path, Statement()).merged(statement)
+        earlier = self._stated.get(path, Statement())
+        merged = earlier.merged(statement)
         if path.suffix.lower() == ".csv":
             raise InputError(f"{path.name} is a table; axes and pixel size apply to images")
         # Read first: a statement that does not fit the file raises and is not recorded.
         data, meta, reading = self._read_image(path, self._default_statement.merged(merged))
+        _note_restated(reading, earlier, statement)
         self._stated[path] = merged
         name = self._by_path.get(path)
         if name is None:
@@ -521,7 +523,9 @@ class Workspace:
         artifact.data, artifact.meta = data, meta
         self._unstated[artifact.name] = original
         artifact.provenance["stated"] = merged.as_arguments()
-        artifact.provenance["reading"] = meta.extra.get("reading", {})
+        record = {"reading": meta.extra.get("reading", {})}
+        _note_restated(record, before, statement)
+        artifact.provenance["reading"] = record["reading"]
         return artifact
 
     def stated(self, path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
@@ -598,6 +602,9 @@ class Workspace:
                 text += f", axes {artifact.meta.axes}"
                 if px.calibrated:
                     text += ", pixel size " + "x".join(f"{s:g}" for s in px.spacing) + f" {px.unit}"
+                interval = artifact.meta.frame_interval()
+                if interval is not None:
+                    text += f", time step {interval[0]:g} {interval[1]}"
             if artifact.kind == "labels":
                 n = int(np.unique(data[data != 0]).size)
                 text += f", {n} objects"
@@ -653,6 +660,19 @@ class Workspace:
                 for c in self.calls
             ],
         }
+
+
+def _note_restated(record: dict[str, Any], earlier: Statement, later: Statement) -> None:
+    """Add to the reading's account what a new statement changed from an earlier one."""
+    before, now = earlier.as_arguments(), later.as_arguments()
+    changed = {k: (before[k], v) for k, v in now.items() if k in before and before[k] != v}
+    if not changed:
+        return
+    reading = record.setdefault("reading", {})
+    reading["restated"] = {k: {"before": old, "now": new} for k, (old, new) in changed.items()}
+    said = ", ".join(f"{k.replace('_', ' ')} {old!r}" for k, (old, _) in changed.items())
+    reading["note"] = (f"{reading.get('note', '')}; you had said {said} before: "
+                       "the new value is used")
 
 
 def _looks_like_labels(path: Path, data: np.ndarray) -> bool:
