@@ -180,14 +180,19 @@ def _steps_from_script(text: str, registry: Registry, where: str) -> list[Step]:
         if not isinstance(node, ast.Assign | ast.Expr):
             continue
         call = node.value
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                and call.func.id in by_function):
+        if not isinstance(call, ast.Call):
             continue
-        tool_ = by_function[call.func.id]
+        function = call.func
+        if (isinstance(function, ast.Attribute) and function.attr == "call_with_meta"
+                and isinstance(function.value, ast.Name)):
+            function = function.value  # a movie step: the same tool, run frame by frame
+        if not (isinstance(function, ast.Name) and function.id in by_function):
+            continue
+        tool_ = by_function[function.id]
         kinds = {p.name: p.kind for p in tool_.params}
         arguments: dict[str, Any] = {}
         for keyword in call.keywords:
-            if keyword.arg is None or kinds.get(keyword.arg) == "pixel_size":
+            if keyword.arg in (None, "meta") or kinds.get(keyword.arg) == "pixel_size":
                 continue
             if isinstance(keyword.value, ast.Name):
                 arguments[keyword.arg] = keyword.value.id

@@ -172,7 +172,10 @@ class Session:
             if any(p.kind == "pixel_size" and call.arguments.get(p.name) for p in tool_.params):
                 imports.setdefault("tools.types", set()).add("PixelSize")
             steps.append(f"# {i}. {call.tool}")
-            steps.append(tool_.snippet(call.arguments, call.outputs))
+            frames = getattr(call, "frames", None)  # movies run frame by frame, as here
+            if frames:
+                imports.setdefault("tools.types", set()).add("ImageMeta")
+            steps.append(tool_.snippet(call.arguments, call.outputs, frames=frames))
         writes: list[str] = []
         for name in self._produced():
             artifact = self.workspace.artifacts[name]

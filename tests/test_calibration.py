@@ -476,3 +476,41 @@ def test_a_second_statement_that_contradicts_the_first_wins_and_says_so(files):
     assert ws.get("blobs").meta.spacing == {"Y": 0.3, "X": 0.3}
     assert "time step 5 min" in ws.describe(ws.state("movie.tif", axes="TYX", time_step=5,
                                                      time_unit="min").name)
+
+
+def test_a_session_with_open_image_exports_a_script_that_repeats_it(files, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from agent.pipeline import load_pipeline, replay
+    from agent.session import Session
+
+    ws = Workspace([files], output_root=tmp_path / "out")
+    session = Session(ws, registry=REGISTRY)
+    REGISTRY.run(ws, "open_image", {"path": "movie.tif", "axes": "TYX", "pixel_size": 0.5})
+    labels = REGISTRY.run(ws, "threshold_labeling", {"image": "movie"}).outputs[0]
+    table = REGISTRY.run(ws, "measure_objects", {"labels": labels}).outputs[0]
+    exported = session.export(tmp_path / "export")
+    script = exported.script.read_text()
+    assert f"movie = open_image(path={str(files / 'movie.tif')!r}, axes='TYX'" in script
+    env = {**os.environ, "PYTHONPATH": str(Path(tools.__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(exported.script), str(tmp_path / "again")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    again = pd.read_csv(tmp_path / "again" / f"{table}.csv")
+    pd.testing.assert_frame_equal(again, ws.get(table).data, check_dtype=False)
+    # The same session replayed on another file (what bia batch does) states it there too.
+    tifffile.imwrite(files / "other.tif", _moving_square_movie(n_frames=4))
+    pipeline = load_pipeline(exported.script, REGISTRY)
+    other = Workspace([files], output_root=tmp_path / "other")
+    names = replay(pipeline, other, "other.tif", REGISTRY)
+    replayed = other.get(names[pipeline.steps[-1].outputs[0]]).data
+    assert replayed["frame"].tolist() == [0, 1, 2, 3] and "area_um2" in replayed
+    # Read from the script alone (no provenance.json beside it): the movie steps are found.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "session.py").write_text(script)
+    steps = load_pipeline(alone / "session.py", REGISTRY).steps
+    assert [s.tool for s in steps] == ["open_image", "threshold_labeling", "measure_objects"]
+    assert "threshold_labeling.call_with_meta(image=movie" in script

@@ -108,6 +108,9 @@ class ToolResult:
         A short text for a model or a person: shapes, counts, a table head; never whole arrays.
     seconds : float
         Wall time of the call.
+    frames : dict of str to str
+        Inputs that were movies run frame by frame: parameter name -> their axes
+        (``{"image": "TYX"}``); empty for a plain call.
     """
 
     tool: str
@@ -116,6 +119,7 @@ class ToolResult:
     value: Any
     summary: str
     seconds: float
+    frames: dict[str, str] = field(default_factory=dict)
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
@@ -478,6 +482,7 @@ class Tool:
         call_kwargs: dict[str, Any] = {}
         inputs: dict[str, str] = {}
         frame_axes: dict[str, int] = {}
+        frames: dict[str, str] = {}
         first_image = None
         for p in self.params:
             if p.kind != "artifact" or values.get(p.name) is None:
@@ -491,6 +496,7 @@ class Tool:
             call_kwargs[p.name] = artifact.data
             if artifact.meta is not None and "T" in artifact.meta.axes and not self.movie:
                 frame_axes[p.name] = artifact.meta.axes.index("T")
+                frames[p.name] = artifact.meta.axes
             if first_image is None and artifact.kind in ("image", "labels"):
                 first_image = artifact
         for p in self.params:
@@ -538,7 +544,8 @@ class Tool:
             [f"{name}: {workspace.describe(name)}" for name in outputs]
             + ([f"value: {summarize_value(value)}"] if value is not None else [])
         ) or "done"
-        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds)
+        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds,
+                            frames=frames)
         workspace.log_call(result)
         return result
 
@@ -669,7 +676,8 @@ class Tool:
 
     # -- adapters -------------------------------------------------------------------------
 
-    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = ()) -> str:
+    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = (), *,
+                frames: Mapping[str, str] | None = None) -> str:
         """The line of Python that repeats a call, for an exported script.
 
         Parameters
@@ -678,6 +686,10 @@ class Tool:
             Validated arguments with artifacts by name (as in :attr:`ToolResult.arguments`).
         outputs : sequence of str
             Names the call stored its artifacts under; they become the assigned variables.
+        frames : dict of str to str, optional
+            Movie inputs the call ran frame by frame (:attr:`ToolResult.frames`): the line
+            then calls ``func.call_with_meta(..., meta={...})`` so the script does the same
+            (the script must import ``ImageMeta``).
 
         Returns
         -------
@@ -697,7 +709,13 @@ class Tool:
             else:
                 text = repr(value)
             parts.append(f"{p.name}={text}")
-        call = f"{self.func.__name__}({', '.join(parts)})"
+        if frames:
+            metas = ", ".join(f"{name!r}: ImageMeta(axes={axes!r})"
+                              for name, axes in frames.items())
+            parts.append(f"meta={{{metas}}}")
+            call = f"{self.func.__name__}.call_with_meta({', '.join(parts)})"
+        else:
+            call = f"{self.func.__name__}({', '.join(parts)})"
         targets = [python_identifier(o) for o in outputs]
         n_plain = sum(o.artifact_kind is None for o in self.outputs)
         if len(self.outputs) > 1:
