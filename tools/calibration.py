@@ -58,77 +58,53 @@ _TIME_ALIASES = {
 }
 
 
+def _spelling(unit: object, aliases: Mapping[str, str], problem: str) -> str:
+    key = str(unit).strip().lower() if unit is not None else ""
+    if key not in aliases:
+        raise StatedMetadataError(f"unknown {problem.format(unit=repr(unit))}")
+    return aliases[key]
+
+
 def length_unit(unit: str) -> str:
     """The one spelling of a length unit a user may state: ``"um"`` -> ``"µm"``.
 
-    Parameters
-    ----------
-    unit : str
-        ``nm``, ``µm`` (also ``um``, ``micron``, ``micrometer``) or ``mm``, in any case.
-
-    Returns
-    -------
-    str
-        ``"nm"``, ``"µm"`` or ``"mm"``.
-
-    Raises
-    ------
-    StatedMetadataError
-        For any other unit.
+    ``nm``, ``µm`` (also ``um``, ``micron``, ``micrometer``) or ``mm``, in any case; anything
+    else raises :class:`~tools.errors.StatedMetadataError`.
 
     Examples
     --------
     >>> length_unit("micron")
     'µm'
     """
-    key = str(unit).strip().lower() if unit is not None else ""
-    if key not in _LENGTH_ALIASES:
-        raise StatedMetadataError(
-            f"unknown length unit {unit!r}; state the pixel size in nm, µm (or um, micron) or mm"
-        )
-    return _LENGTH_ALIASES[key]
+    return _spelling(unit, _LENGTH_ALIASES,
+                     "length unit {unit}; state the pixel size in nm, µm (or um, micron) or mm")
 
 
 def time_unit(unit: str) -> str:
     """The one spelling of a time unit: ``"minutes"`` -> ``"min"``.
 
-    Parameters
-    ----------
-    unit : str
-        ``ms``, ``s``, ``min`` or ``h`` and their long forms (``seconds``, ``minutes``...).
-
-    Returns
-    -------
-    str
-        One of :data:`TIME_UNITS`.
-
-    Raises
-    ------
-    StatedMetadataError
-        For any other unit.
+    ``ms``, ``s``, ``min`` or ``h`` and their long forms (``seconds``, ``minutes`` ...); anything
+    else raises :class:`~tools.errors.StatedMetadataError`.
 
     Examples
     --------
     >>> time_unit("minutes")
     'min'
     """
-    key = str(unit).strip().lower() if unit is not None else ""
-    if key not in _TIME_ALIASES:
-        raise StatedMetadataError(
-            f"unknown time unit {unit!r}; state the time step in ms, s, min or h"
-        )
-    return _TIME_ALIASES[key]
+    return _spelling(unit, _TIME_ALIASES,
+                     "time unit {unit}; state the time step in ms, s, min or h")
 
 
-_MICROMETERS_PER_UNIT = {"nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
+MICROMETERS_PER_UNIT = {"nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
+"""Length units files may use, in µm."""
 _SECONDS_PER_UNIT = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 
 
 def convert_length(value: float, source: str, target: str) -> float | None:
     """``value`` in ``source`` units expressed in ``target`` units; None if either is unknown."""
-    if source not in _MICROMETERS_PER_UNIT or target not in _MICROMETERS_PER_UNIT:
+    if source not in MICROMETERS_PER_UNIT or target not in MICROMETERS_PER_UNIT:
         return None
-    return value * _MICROMETERS_PER_UNIT[source] / _MICROMETERS_PER_UNIT[target]
+    return value * MICROMETERS_PER_UNIT[source] / MICROMETERS_PER_UNIT[target]
 
 
 def convert_time(value: float, source: str, target: str) -> float | None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.calibration import MICROMETERS_PER_UNIT
 from tools.errors import ImageFileError
 from tools.types import SPATIAL_AXES, ImageMeta, default_axes
 
@@ -82,7 +83,6 @@ _UNIT_ALIASES = {
     "pixels": "pixel",
     "px": "pixel",
 }
-_MICROMETERS_PER_UNIT = {"nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
 _NGFF_UNIT_NAMES = {
     "nm": "nanometer",
     "µm": "micrometer",
@@ -670,8 +670,8 @@ def _common_unit(sizes: dict[str, tuple[float, str]]) -> tuple[dict[str, float],
         return {}, "pixel"
     if len(units) == 1:
         return {a: s for a, (s, _) in sizes.items()}, units.pop()
-    if all(u in _MICROMETERS_PER_UNIT for u in units):
-        return {a: s * _MICROMETERS_PER_UNIT[u] for a, (s, u) in sizes.items()}, "µm"
+    if all(u in MICROMETERS_PER_UNIT for u in units):
+        return {a: s * MICROMETERS_PER_UNIT[u] for a, (s, u) in sizes.items()}, "µm"
     return {}, "pixel"
 
 
@@ -1019,11 +1019,11 @@ def _write_ome_tiff(
 
     metadata: dict[str, Any] = {"axes": axes}
     if meta.unit != "pixel":
-        if meta.unit not in _MICROMETERS_PER_UNIT:
+        if meta.unit not in MICROMETERS_PER_UNIT:
             raise ImageFileError(
                 path,
                 f"unit {meta.unit!r} cannot be stored in OME-TIFF; use one of "
-                f"{', '.join(_MICROMETERS_PER_UNIT)}",
+                f"{', '.join(MICROMETERS_PER_UNIT)}",
             )
         for axis in SPATIAL_AXES:
             if axis in axes and axis in meta.spacing:
