@@ -514,3 +514,12 @@ def test_a_session_with_open_image_exports_a_script_that_repeats_it(files, tmp_p
     steps = load_pipeline(alone / "session.py", REGISTRY).steps
     assert [s.tool for s in steps] == ["open_image", "threshold_labeling", "measure_objects"]
     assert "threshold_labeling.call_with_meta(image=movie" in script
+
+
+def test_three_planes_tifffile_stored_as_rgb_can_be_stated_a_movie(tmp_path):
+    tifffile.imwrite(tmp_path / "three.tif", _moving_square_movie(n_frames=3))
+    _, meta = read_image(tmp_path / "three.tif")
+    assert meta.axes == "CYX" and meta.extra.get("rgb")  # tifffile's reading of 3 planes
+    data, meta = read_image(tmp_path / "three.tif", axes="TYX")
+    assert meta.axes == "TYX" and "rgb" not in meta.extra and data.shape == (3, 48, 64)
+    assert "the TIFF metadata says CYX" in reading_note(meta)

@@ -539,6 +539,8 @@ def decide_reading(
             why = "you said so; the file agrees"
         reading["axes"] = {"value": axes, "source": "stated", "file": file_axes,
                            "file_guessed": axes_guessed}
+        if "C" not in axes:
+            extra.pop("rgb", None)  # what the file stored as colour samples is not colour
     else:
         axes = file_axes
         if axes_guessed:
