@@ -310,3 +310,17 @@ def test_jupyter_config_states_what_the_arrays_and_files_are(folder, tmp_path, c
     assert workspace.get("picture").meta.axes == "YX"
     assert "picture: not applying" in capsys.readouterr().err
     assert workspace.get("movie.tif").meta.axes == "TYX"  # files read with the same statement
+
+
+def test_ui_sample_fields_and_restating_a_sample(tmp_path):
+    from tools.datasets import list_datasets
+
+    ui = UISession(output_root=tmp_path / "out")
+    name = next(n for n in list_datasets() if "timelapse" not in n)
+    ui.sample(name)
+    fields = ui.reading_fields()
+    assert fields["axes"] == ui.workspace.get(ui.current).meta.axes
+    ui.state_current(pixel_size=0.25, unit="nm")
+    meta = ui.workspace.get(ui.current).meta
+    assert meta.unit == "nm" and meta.spacing["X"] == 0.25
+    assert ui.reading_fields()["pixel_size"] == 0.25

@@ -541,10 +541,37 @@ class Workspace:
         statement = self._stated.get(path)
         return statement.as_arguments() if statement is not None else {}
 
-    def reading_notes(self) -> dict[str, str]:
-        """How each image read from a file got its axes and pixel size: name -> one line."""
-        return {a.name: str(a.provenance["reading"]["note"]) for a in self.artifacts.values()
-                if a.provenance.get("reading", {}).get("note")}
+    def reading_notes(self, *, notable: bool = False) -> dict[str, str]:
+        """How each image read from a file got its axes and pixel size: name -> one line.
+
+        Parameters
+        ----------
+        notable : bool
+            Only the readings an answer should mention: something stated, guessed or
+            assumed, or a file that disagreed with what was stated.
+
+        Examples
+        --------
+        >>> import numpy as np, tifffile, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tifffile.imwrite(folder / "a.tif", np.zeros((8, 8), np.uint8))
+        >>> ws = Workspace([folder], output_root=folder / "out")
+        >>> _ = ws.get("a.tif")
+        >>> ws.reading_notes(notable=True)
+        {}
+        >>> _ = ws.state("a.tif", pixel_size=0.2, unit="µm")
+        >>> ws.reading_notes(notable=True)
+        {'a': 'axes YX; pixel size 0.2 µm (you said so; the file had none)'}
+        """
+        notes = {}
+        for artifact in self.artifacts.values():
+            reading = artifact.provenance.get("reading", {})
+            if not reading.get("note"):
+                continue
+            if notable and not _notable(reading):
+                continue
+            notes[artifact.name] = str(reading["note"])
+        return notes
 
     def reading_note(self, name: str) -> str:
         """How an artifact read from a file got its axes and pixel size, in one line."""
@@ -660,6 +687,15 @@ class Workspace:
                 for c in self.calls
             ],
         }
+
+
+def _notable(reading: dict[str, Any]) -> bool:
+    """Whether a reading has something an answer should say: a statement, a guess, a clash."""
+    sources = [reading.get("axes", {}).get("source")]
+    sources += list(reading.get("pixel_size", {}).get("sources", {}).values())
+    sources += [reading.get(k, {}).get("source") for k in ("time_step", "channel_names")]
+    return bool({"stated", "guessed", "assumed"} & set(sources)) or bool(
+        reading.get("restated"))
 
 
 def _note_restated(record: dict[str, Any], earlier: Statement, later: Statement) -> None:

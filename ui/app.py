@@ -105,12 +105,12 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
     def on_sample(name: str | None, state: UISession | None):
         ui = session_of(state)
         if not name:
-            return ui, gr.update(), ""
+            return ui, gr.update(), "", *no_fields
         try:
             picture, message = ui.sample(name)
         except Exception as exc:
-            return ui, gr.update(), f"⚠️ {exc}"
-        return ui, picture, message
+            return ui, gr.update(), f"⚠️ {exc}", *no_fields
+        return ui, picture, message, *field_values(ui)
 
     def on_send(text: str, history: list[dict[str, Any]], state: UISession | None,
                 model: str, url: str):
@@ -216,7 +216,7 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
 
         upload.change(on_upload, [upload, state], [state, source, status, *stated_boxes])
         apply_stated.click(on_state, [state, *stated_boxes], [state, source, status])
-        sample.change(on_sample, [sample, state], [state, source, status])
+        sample.change(on_sample, [sample, state], [state, source, status, *stated_boxes])
         outputs = [state, chatbot, request, overlay, table, table_file, plot, trace]
         inputs = [request, chatbot, state, model, url]
         send.click(on_send, inputs, outputs)
