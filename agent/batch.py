@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from agent.options import add_statement_arguments, stated_from_args
 from agent.pipeline import (
     Pipeline,
     PipelineError,
@@ -106,7 +107,8 @@ def _stamp(path: Path) -> dict[str, int]:
 
 
 def process_file(path: str, pipeline: dict[str, Any], out_dir: str,
-                 save_images: bool = False) -> dict[str, Any]:
+                 save_images: bool = False, stated: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """Run the pipeline on one file and save its outputs; never raises.
 
     Parameters
@@ -119,12 +121,15 @@ def process_file(path: str, pipeline: dict[str, Any], out_dir: str,
         Folder for this file's outputs (emptied first: a rerun replaces a partial result).
     save_images : bool
         Also save intermediate images (denoised, filtered); labels and tables always are.
+    stated : dict, optional
+        What the user stated about the images (``--axes``, ``--pixel-size`` ...), keyword
+        arguments of :meth:`Workspace.state`, applied to the file before the pipeline runs.
 
     Returns
     -------
     dict
         ``file``, ``status`` (``"done"`` or ``"failed"``), ``seconds``, ``rows``, ``table``,
-        ``outputs`` (saved files), ``error``.
+        ``outputs`` (saved files), ``error``, ``reading`` (how the file was read).
     """
     import tools
     from agent.pipeline import Step
@@ -145,6 +150,8 @@ def process_file(path: str, pipeline: dict[str, Any], out_dir: str,
             shutil.rmtree(target)
         target.mkdir(parents=True)
         workspace = Workspace([source.parent], output_root=target)
+        if stated:
+            record["reading"] = workspace.reading_note(workspace.state(source.name, **stated).name)
         names = replay(plan, workspace, source.name, registry)
         table_name = None
         for step in plan.steps:
@@ -223,16 +230,22 @@ def combine(out: Path, files: Sequence[Path]) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True)
 
 
-def _check_pipeline_matches(out: Path, pipeline: Pipeline, restart: bool) -> None:
+def _check_pipeline_matches(out: Path, pipeline: Pipeline, restart: bool,
+                            stated: dict[str, Any] | None = None) -> None:
     saved = out / PIPELINE_FILE
     current = {"steps": pipeline.to_dict()["steps"], "input": pipeline.input}
+    if stated:  # other axes or pixel size is another analysis
+        current["stated"] = stated
     if saved.exists() and not restart:
         try:
             before = json.loads(saved.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             before = None
-        if before is not None and {"steps": before.get("steps"),
-                                   "input": before.get("input")} != current:
+        previous = {"steps": before.get("steps"), "input": before.get("input")} \
+            if before is not None else None
+        if before is not None and before.get("stated"):
+            previous["stated"] = before["stated"]
+        if previous is not None and previous != current:
             raise PipelineError(
                 f"{out} holds results of a different analysis ({saved}); use another --out "
                 "folder, or --restart to discard them"
@@ -241,8 +254,10 @@ def _check_pipeline_matches(out: Path, pipeline: Pipeline, restart: bool) -> Non
         for name in (MANIFEST, RESULTS):
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / PER_FILE, ignore_errors=True)
-    saved.write_text(json.dumps(pipeline.to_dict(), indent=2, ensure_ascii=False),
-                     encoding="utf-8")
+    record = pipeline.to_dict()
+    if stated:
+        record["stated"] = stated
+    saved.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -281,6 +296,7 @@ def run_batch(
     restart: bool = False,
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    stated: dict[str, Any] | None = None,
 ) -> BatchReport:
     """Run ``pipeline`` on every file on a dask.distributed cluster; see the module docstring.
 
@@ -305,6 +321,10 @@ def run_batch(
         Show a progress bar.
     on_result : callable, optional
         Called with each file's record as it arrives (after it is in the manifest).
+    stated : dict, optional
+        What the user stated about every image (keyword arguments of
+        :meth:`Workspace.state`): axes, pixel size, time step ... It wins over each file's
+        metadata; the manifest records how each file was read.
 
     Returns
     -------
@@ -317,7 +337,7 @@ def run_batch(
     if len(set(names)) != len(names):
         raise InputError("file names in a batch must be distinct")
     out.mkdir(parents=True, exist_ok=True)
-    _check_pipeline_matches(out, pipeline, restart)
+    _check_pipeline_matches(out, pipeline, restart, stated)
     previous = read_manifest(out)
     skipped = [p.name for p in files if is_done(previous.get(p.name), p)]
     pending = [p for p in files if p.name not in skipped]
@@ -339,7 +359,7 @@ def run_batch(
             futures = [
                 client.submit(process_file, str(p.resolve()), spec,
                               str((out / PER_FILE / p.name).resolve()), save_images,
-                              key=f"bia-{i}-{p.name}", pure=False)
+                              stated or None, key=f"bia-{i}-{p.name}", pure=False)
                 for i, p in enumerate(pending)
             ]
             by_key = {f.key: p for f, p in zip(futures, pending, strict=True)}
@@ -380,7 +400,8 @@ def run_batch(
 
 
 def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = None,
-                          model_info: Any = None, max_steps: int = 8) -> Pipeline:
+                          model_info: Any = None, max_steps: int = 8,
+                          stated: dict[str, Any] | None = None) -> Pipeline:
     """Ask the agent to do ``request`` on the first image and record its calls as a pipeline.
 
     Parameters
@@ -395,6 +416,9 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
         The chat model; the configured one (embedded or server) by default.
     model_info : ModelInfo, optional
         What the model is.
+    stated : dict, optional
+        What the user stated about the images (``--axes`` ...), applied to the first image
+        the agent works on as it will be to every file.
 
     Raises
     ------
@@ -411,6 +435,8 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
     if model is None:
         model, model_info = make_chat_model(None)
     workspace = Workspace([first.parent], output_root=out / "agent")
+    if stated:
+        workspace.state(first.name, **stated)
     session = Session(workspace, model_info=model_info, registry=registry)
     agent = Agent(model, session=session, registry=registry, model_info=model_info,
                   max_steps=max_steps)
@@ -471,16 +497,18 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None,
                         help="for a request: OpenAI-compatible server URL")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_statement_arguments(parser)
 
 
 def batch_main(args: argparse.Namespace) -> int:
     """Entry point of ``bia batch``: 0 if every file is done, 1 if some failed, 2 on errors."""
     try:
+        stated = stated_from_args(args)  # --axes, --pixel-size ...: checked before any work
         files = find_images(args.folder, args.pattern)
         if not files:
             raise InputError(f"no image files in {args.folder}"
                              + (f" matching {args.pattern!r}" if args.pattern else ""))
-        agent_kwargs: dict[str, Any] = {}
+        agent_kwargs: dict[str, Any] = {"stated": stated} if stated else {}
         if args.model or args.base_url:
             from agent.backends import make_chat_model
 
@@ -492,7 +520,7 @@ def batch_main(args: argparse.Namespace) -> int:
         print(f"bia batch: {len(files)} files; {pipeline.describe()}", file=sys.stderr)
         report = run_batch(pipeline, files, args.out, n_workers=args.workers,
                            scheduler=args.scheduler, save_images=args.save_images,
-                           restart=args.restart, progress=not args.quiet)
+                           restart=args.restart, progress=not args.quiet, stated=stated)
     except BiaError as exc:
         print(f"bia batch: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.backends import BackendError, ModelInfo, make_chat_model
 from agent.loop import Agent, Reply
+from agent.options import add_statement_arguments, stated_from_args
 from agent.session import Exported, Session
 from tools.errors import BiaError
 from tools.workspace import Workspace
@@ -40,6 +41,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vision", action=argparse.BooleanOptionalAction, default=None,
                         help="send images to the model (default: guessed from its name)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_statement_arguments(parser)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +103,7 @@ def build_agent(args: argparse.Namespace, *, roots: list[str] | None = None,
     if info.load_seconds and not quiet:
         print(f"loaded {info.name} in {info.load_seconds:.1f} s", file=sys.stderr)
     workspace = Workspace(roots or args.root, output_root=args.outdir)
+    workspace.state_default(**stated_from_args(args))  # --axes, --pixel-size ...
     session = Session(workspace, model_info=info)
     return Agent(model, session=session, model_info=info, max_steps=args.max_steps,
                  callback=Progress(enabled=not quiet))
@@ -110,6 +113,11 @@ def print_reply(reply: Reply, session: Session, *, file: Any = None) -> None:
     """The answer, the tables made in this turn (head and size) and the cited sources."""
     out = file or sys.stdout
     print(reply.text, file=out)
+    shown = session.__dict__.setdefault("_readings_shown", set())
+    for name, note in session.workspace.reading_notes().items():
+        if name not in shown:  # how each image was read, once per session
+            print(f"read {name}: {note}", file=out)
+            shown.add(name)
     for name in reply.outputs:
         artifact = session.workspace.artifacts[name]
         if artifact.kind == "table":

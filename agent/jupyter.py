@@ -17,9 +17,11 @@ seg become label images); files are read from the notebook's folder. One session
 notebook, so a follow-up request can use what an earlier one made. The cell's result is the
 last table the request produced (a DataFrame), else the last image or label array, else None;
 the answer text is printed. ``%bia_config`` chooses the model (``%bia_config model=1.5b`` or
-``%bia_config base_url=http://localhost:11434/v1 model=qwen2.5``) and the pixel size of notebook
-arrays (``pixel_size=0.5`` µm); ``%bia_export`` writes ``session.py`` and ``provenance.json``;
-``%bia_reset`` starts a new session.
+``%bia_config base_url=http://localhost:11434/v1 model=qwen2.5``) and what the images are, for
+notebook arrays and files alike (``%bia_config axes=TYX pixel_size=0.5 unit=um time_step=5
+time_unit=min``; also ``z_step`` and ``channel_names=DAPI,GFP``): stated values win over the
+files' metadata and are shown with how each image was read. ``%bia_export`` writes
+``session.py`` and ``provenance.json``; ``%bia_reset`` starts a new session.
 """
 
 from __future__ import annotations
@@ -56,13 +58,24 @@ class NotebookSession:
     outdir : path-like
         Where the session folder is made.
     pixel_size : float, optional
-        Pixel size in µm given to notebook arrays (files keep their own).
+        Pixel size (in ``unit``, µm by default) given to notebook arrays and stated for the
+        files read.
+    stated : dict, optional
+        The rest of what the images are: ``axes``, ``unit``, ``z_step``, ``time_step``,
+        ``time_unit``, ``channel_names`` (keyword arguments of
+        :meth:`~tools.workspace.Workspace.state`). Checked here; applied to every notebook
+        array it fits and to every file read.
     """
 
     def __init__(self, user_ns: dict[str, Any], *, chat_model: Any = None,
                  model_info: Any = None, model: str | None = None, base_url: str | None = None,
                  roots: list[str | Path] | None = None, outdir: str | Path = "bia_output",
-                 pixel_size: float | None = None) -> None:
+                 pixel_size: float | None = None,
+                 stated: dict[str, Any] | None = None) -> None:
+        from tools.calibration import Statement
+
+        self.stated = Statement.make(
+            pixel_size=pixel_size, **dict(stated or {})).as_arguments()
         self.user_ns = user_ns
         self.chat_model = chat_model
         self.model_info = model_info
@@ -90,6 +103,7 @@ class NotebookSession:
                 self.chat_model, self.model_info = make_chat_model(
                     self.model, base_url=self.base_url)
             workspace = Workspace(self.roots or [Path.cwd()], output_root=self.outdir)
+            workspace.state_default(**self.stated)
             session = Session(workspace, model_info=self.model_info)
             self._agent = Agent(self.chat_model, session=session, model_info=self.model_info)
         return self._agent
@@ -128,18 +142,28 @@ class NotebookSession:
             meta = None
             if kind != "table":
                 meta = ImageMeta(axes=default_axes(value.ndim), source=f"notebook:{name}")
-                if self.pixel_size:
-                    spatial = [a for a in meta.axes if a in "ZYX"]
-                    meta.spacing = {a: float(self.pixel_size) for a in spatial}
-                    meta.unit = "µm"
             try:
                 workspace.add(name, value, kind=kind, meta=meta,
                               provenance={"notebook_variable": name})
             except Exception:  # an array the workspace refuses (empty) is simply not offered
                 continue
+            if kind != "table" and self.stated:
+                self._state_array(name)
             self._linked[name] = id(value)
             changed.append(name)
         return changed
+
+    def _state_array(self, name: str) -> None:
+        """Apply the configured statement to a notebook array, or say why it does not fit."""
+        from tools.errors import StatedMetadataError
+
+        stated = dict(self.stated)
+        if "pixel_size" in stated and "unit" not in stated:
+            stated["unit"] = "µm"  # what %bia_config pixel_size= has always meant
+        try:
+            self.workspace.state(name, **stated)
+        except StatedMetadataError as exc:
+            print(f"bia: {name}: not applying {stated}: {exc}", file=sys.stderr)
 
     def ask(self, request: str) -> Any:
         """Run one request; print the answer; return the table (or array) it produced."""
@@ -206,14 +230,22 @@ def configure(shell: Any = None, **options: Any) -> NotebookSession:
     return session
 
 
+_STATED_OPTIONS = ("axes", "unit", "z_step", "time_step", "time_unit", "channel_names")
+_CONFIG_OPTIONS = ("model", "base_url", "outdir", "pixel_size", "root", *_STATED_OPTIONS)
+
+
 def _parse_config(line: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key, value in re.findall(r"(\w+)=(\S+)", line):
-        if key not in ("model", "base_url", "outdir", "pixel_size", "root"):
-            raise ValueError(f"unknown %bia_config option {key!r}; options: model, base_url, "
-                             "outdir, pixel_size, root")
+        if key not in _CONFIG_OPTIONS:
+            raise ValueError(f"unknown %bia_config option {key!r}; options: "
+                             + ", ".join(_CONFIG_OPTIONS))
         if key == "pixel_size":
             options[key] = float(value)
+        elif key in ("z_step", "time_step"):
+            options.setdefault("stated", {})[key] = float(value)
+        elif key in _STATED_OPTIONS:
+            options.setdefault("stated", {})[key] = value
         elif key == "root":
             options.setdefault("roots", []).append(value)
         else:
@@ -250,7 +282,8 @@ def load_ipython_extension(ipython: Any) -> None:
         if old is not None:  # keep the model, drop the work
             configure(ipython, chat_model=old.chat_model, model_info=old.model_info,
                       model=old.model, base_url=old.base_url, roots=old.roots,
-                      outdir=old.outdir, pixel_size=old.pixel_size)
+                      outdir=old.outdir, pixel_size=old.pixel_size,
+                      stated={k: v for k, v in old.stated.items() if k != "pixel_size"})
 
     ipython.register_magic_function(bia, magic_kind="line_cell", magic_name="bia")
     ipython.register_magic_function(bia_config, magic_kind="line", magic_name="bia_config")

@@ -271,6 +271,10 @@ def add_serve_mcp_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--no-save", action="store_true",
                         help="keep results in memory only; do not write files")
+    from agent.options import add_statement_arguments
+
+    # For every file the client opens; per file, the client calls the open_image tool.
+    add_statement_arguments(parser)
 
 
 def _check_host(host: str) -> str:
@@ -310,6 +314,9 @@ def serve_mcp_main(args: argparse.Namespace) -> int:
             _check_host(args.host)
         roots: Sequence[str | Path] | None = args.root
         workspace = Workspace(roots, output_root=args.outdir)
+        from agent.options import stated_from_args
+
+        workspace.state_default(**stated_from_args(args))
         state = BiaMCP(workspace, save=not args.no_save)
         serve(state, transport=args.transport, host=args.host, port=args.port)
     except BiaError as exc:

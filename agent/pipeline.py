@@ -121,7 +121,7 @@ def build_pipeline(steps: Sequence[Step], registry: Registry, *, source: str = "
             value = step.arguments.get(p.name)
             if p.kind == "pixel_size":
                 step.arguments.pop(p.name, None)  # each file's own calibration applies
-            elif p.kind == "artifact" and value is not None:
+            elif (p.kind == "artifact" or p.name == tool_.opens) and value is not None:
                 if not isinstance(value, str):
                     raise PipelineError(f"step {i}: {p.name} must name an artifact, got {value!r}")
                 if value not in produced and value not in external:
@@ -180,14 +180,19 @@ def _steps_from_script(text: str, registry: Registry, where: str) -> list[Step]:
         if not isinstance(node, ast.Assign | ast.Expr):
             continue
         call = node.value
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                and call.func.id in by_function):
+        if not isinstance(call, ast.Call):
             continue
-        tool_ = by_function[call.func.id]
+        function = call.func
+        if (isinstance(function, ast.Attribute) and function.attr == "call_with_meta"
+                and isinstance(function.value, ast.Name)):
+            function = function.value  # a movie step: the same tool, run frame by frame
+        if not (isinstance(function, ast.Name) and function.id in by_function):
+            continue
+        tool_ = by_function[function.id]
         kinds = {p.name: p.kind for p in tool_.params}
         arguments: dict[str, Any] = {}
         for keyword in call.keywords:
-            if keyword.arg is None or kinds.get(keyword.arg) == "pixel_size":
+            if keyword.arg in (None, "meta") or kinds.get(keyword.arg) == "pixel_size":
                 continue
             if isinstance(keyword.value, ast.Name):
                 arguments[keyword.arg] = keyword.value.id
@@ -267,7 +272,8 @@ def replay(pipeline: Pipeline, workspace: Workspace, image: str,
         tool_ = registry.get(step.tool)
         arguments = dict(step.arguments)
         for p in tool_.params:
-            if p.kind == "artifact" and isinstance(arguments.get(p.name), str):
+            if ((p.kind == "artifact" or p.name == tool_.opens)
+                    and isinstance(arguments.get(p.name), str)):
                 arguments[p.name] = names.get(arguments[p.name], arguments[p.name])
         try:
             result = tool_.run(workspace, arguments)

@@ -161,7 +161,10 @@ class Session:
                 reads.append(f"{var} = read_table(check({where}, {digest!r}))")
             else:
                 imports["tools.io"].add("read_image")
-                reads.append(f"{var}, _ = read_image(check({where}, {digest!r}))")
+                # What the user stated about the file is read the same way here.
+                stated = "".join(f", {k}={v!r}"
+                                 for k, v in artifact.provenance.get("stated", {}).items())
+                reads.append(f"{var}, _ = read_image(check({where}, {digest!r}){stated})")
         steps: list[str] = []
         for i, call in enumerate(self.calls, start=1):
             tool_ = self.registry.get(call.tool)
@@ -169,7 +172,10 @@ class Session:
             if any(p.kind == "pixel_size" and call.arguments.get(p.name) for p in tool_.params):
                 imports.setdefault("tools.types", set()).add("PixelSize")
             steps.append(f"# {i}. {call.tool}")
-            steps.append(tool_.snippet(call.arguments, call.outputs))
+            frames = getattr(call, "frames", None)  # movies run frame by frame, as here
+            if frames:
+                imports.setdefault("tools.types", set()).add("ImageMeta")
+            steps.append(tool_.snippet(call.arguments, call.outputs, frames=frames))
         writes: list[str] = []
         for name in self._produced():
             artifact = self.workspace.artifacts[name]

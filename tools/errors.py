@@ -45,3 +45,11 @@ class ArtifactNotFoundError(BiaError, KeyError):
 
 class ToolCallError(BiaError, ValueError):
     """A tool was called with arguments that do not match its signature."""
+
+
+class StatedMetadataError(InputError):
+    """What a user stated about a file (axes, pixel size, units, channels) cannot be applied."""
+
+
+class CalibrationMissingError(InputError):
+    """A physical size was asked for, and no pixel size is known: none in the file, none stated."""

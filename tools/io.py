@@ -22,13 +22,15 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tools.calibration import MICROMETERS_PER_UNIT
 from tools.errors import ImageFileError
 from tools.types import SPATIAL_AXES, ImageMeta, default_axes
 
@@ -81,7 +83,6 @@ _UNIT_ALIASES = {
     "pixels": "pixel",
     "px": "pixel",
 }
-_MICROMETERS_PER_UNIT = {"nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
 _NGFF_UNIT_NAMES = {
     "nm": "nanometer",
     "µm": "micrometer",
@@ -121,14 +122,41 @@ _TIFF_DAMAGE = re.compile(r"offset|corrupt|truncat", re.IGNORECASE)
 # --------------------------------------------------------------------------------------------
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
-    """Read an image file with its axes and pixel size.
+def read_image(
+    path: str | Path,
+    *,
+    axes: str | None = None,
+    pixel_size: float | Sequence[float] | Mapping[str, float] | None = None,
+    unit: str | None = None,
+    z_step: float | None = None,
+    time_step: float | None = None,
+    time_unit: str | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, ImageMeta]:
+    """Read an image file with its axes and pixel size, and what the user stated about it.
 
     Parameters
     ----------
     path : str or Path
         A ``.tif``/``.tiff`` file (plain, OME-TIFF or ImageJ hyperstack), a ``.png``,
         ``.jpg``/``.jpeg`` file, or an OME-Zarr directory (``.zarr``).
+    axes : str, optional
+        Stated axes, one letter from ``TCZYX`` per dimension in the file's own order
+        (``"TYX"``: a time-lapse). They replace the file's axes.
+    pixel_size : float or sequence of float or dict, optional
+        Stated pixel size in ``unit``: one number (Y and X), ``(y, x)``, ``(z, y, x)`` or a
+        dict by axis letter. It replaces the file's calibration.
+    unit : str, optional
+        Unit of ``pixel_size`` and ``z_step``: ``nm``, ``µm`` (``um``, ``micron``) or ``mm``;
+        µm when a size is stated without one.
+    z_step : float, optional
+        Stated distance between z planes, in ``unit``.
+    time_step : float, optional
+        Stated time between frames, in ``time_unit`` (seconds by default).
+    time_unit : str, optional
+        ``ms``, ``s``, ``min`` or ``h``.
+    channel_names : sequence of str, optional
+        Stated channel names, one per channel.
 
     Returns
     -------
@@ -138,14 +166,19 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
         ``axes`` (one letter per dimension of ``data``), ``spacing`` per spatial axis and its
         ``unit`` (``"µm"``, ``"nm"``, ...; ``"pixel"`` when the file has no calibration), and
         ``source`` (the path). ``extra`` holds what else the file told: ``format``,
-        ``file_axes`` (the axes as the file named them), and where known ``channel_names``,
-        ``time_interval``, ``rgb`` and ``series_count``.
+        ``file_axes`` (the axes as the file named them), ``reading`` (the source of each
+        value and the account shown to the user, see
+        :func:`tools.calibration.decide_reading`), and where known ``channel_names``,
+        ``time_interval``/``time_unit``, ``rgb`` and ``series_count``.
 
     Raises
     ------
     ImageFileError
         If the file is missing, empty, truncated, corrupt, of an unsupported type, holds no
         pixels, or holds only NaN.
+    StatedMetadataError
+        If a stated value is invalid (axes not matching the dimensions, a size that is not
+        positive, an unknown unit, channel names not matching the channels).
 
     Notes
     -----
@@ -163,7 +196,29 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
     and ``spacing`` (ImageJ TIFF), from resolution tags in centimetres (other TIFFs), or from
     the level-0 ``scale`` transformation (OME-Zarr). Resolution in inches is ignored: it is
     almost always a 72 dpi default, not a calibration. PNG and JPEG carry no calibration.
+
+    What is stated wins over the file; where the file disagrees, ``extra["reading"]`` and its
+    note say so. A 3D array without axis metadata is read as ``ZYX``, and the note says that
+    this was a guess and how to state a time-lapse instead.
+
+    Examples
+    --------
+    >>> import numpy as np, tifffile, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "movie.tif"
+    >>> tifffile.imwrite(path, np.zeros((6, 16, 16), np.uint16))
+    >>> data, meta = read_image(path, axes="TYX", pixel_size=0.2, unit="um")
+    >>> meta.axes, meta.spacing, meta.unit
+    ('TYX', {'Y': 0.2, 'X': 0.2}, 'µm')
+    >>> print(meta.extra["reading"]["note"].replace("); ", ");\\n"))
+    axes TYX (you said so; the file had no axis metadata and would have been read as ZYX);
+    pixel size 0.2 µm (you said so; the file had none);
+    time step unknown (speeds are per frame)
     """
+    from tools.calibration import Statement
+
+    stated = Statement.make(axes=axes, pixel_size=pixel_size, unit=unit, z_step=z_step,
+                            time_step=time_step, time_unit=time_unit,
+                            channel_names=channel_names)
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if not path.exists():
@@ -186,20 +241,91 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
         raise ImageFileError(path, "file is empty (0 bytes)")
 
     if suffix in TIFF_SUFFIXES:
-        data, meta = _read_tiff(path)
+        raw = _read_tiff(path)
     elif suffix in PILLOW_SUFFIXES:
-        data, meta = _read_pillow(path)
+        raw = _read_pillow(path)
     else:
-        data, meta = _read_ome_zarr(path)
+        raw = _read_ome_zarr(path)
 
+    data = raw.data
     if data.size == 0:
         raise ImageFileError(path, f"image holds no pixels (shape {data.shape})")
     if np.issubdtype(data.dtype, np.inexact) and np.isnan(data).all():
         raise ImageFileError(path, "every pixel is NaN; the image holds no data")
-    return data, meta
+    return _decide(path, raw, stated)
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
+def apply_statement(data: np.ndarray, meta: ImageMeta | None, stated: Any, *,
+                    name: str) -> tuple[np.ndarray, ImageMeta]:
+    """Apply a statement to an array that did not come from a file (a notebook variable).
+
+    Parameters
+    ----------
+    data : ndarray
+        The array, in the order its ``meta.axes`` give.
+    meta : ImageMeta or None
+        Its metadata; axes from :func:`~tools.types.default_axes` when None.
+    stated : Statement
+        What the user stated (:class:`tools.calibration.Statement`); axes in array order.
+    name : str
+        The array's name, for messages.
+
+    Returns
+    -------
+    data : ndarray
+        The array, axes in canonical ``TCZYX`` order.
+    meta : ImageMeta
+        The metadata with the statement applied; ``extra["reading"]`` says how.
+    """
+    if meta is None:
+        meta = ImageMeta(axes=default_axes(data.ndim), source="memory")
+    # Arrays made in code carry default axes unless someone set them: a guess, like a file's
+    # unnamed dimensions.
+    guessed = meta.source in ("memory", "tool") or meta.source.startswith("notebook:")
+    raw = _Raw(data, meta.axes, guessed, dict(meta.spacing), meta.unit, dict(meta.extra))
+    out, new = _decide(Path(name), raw, stated)
+    new.source = meta.source
+    return out, new
+
+
+@dataclass
+class _Raw:
+    """What a reader found, before the statement is applied: data in the file's axis order."""
+
+    data: np.ndarray
+    axes: str  # distinct letters from TCZYX, in the file's order (guessed where unnamed)
+    guessed: bool
+    spacing: dict[str, float]
+    unit: str
+    extra: dict[str, Any]
+
+
+def _raw(path: Path, data: np.ndarray, file_axes: str, spacing: dict[str, float], unit: str,
+         extra: dict[str, Any]) -> _Raw:
+    guessed = any(letter not in _TIFF_AXIS_LETTERS for letter in file_axes.upper())
+    return _Raw(data, _map_file_axes(path, file_axes), guessed, spacing, unit, extra)
+
+
+def _decide(path: Path, raw: _Raw, stated: Any) -> tuple[np.ndarray, ImageMeta]:
+    """Apply the statement to what the file says, then put the axes in canonical order."""
+    from tools.calibration import decide_reading
+
+    if raw.data.ndim != len(raw.axes):
+        raise ImageFileError(path, f"axes {raw.axes!r} do not match the array shape "
+                                   f"{raw.data.shape}")
+    axes, spacing, unit, extra = decide_reading(
+        name=path.name, shape=tuple(raw.data.shape), file_axes=raw.axes,
+        axes_guessed=raw.guessed, spacing=raw.spacing, unit=raw.unit, extra=raw.extra,
+        stated=stated,
+    )
+    data, axes = _to_canonical(path, raw.data, axes)
+    spacing = {a: s for a, s in spacing.items() if a in axes}
+    if not spacing:
+        unit = "pixel"
+    return data, ImageMeta(axes=axes, spacing=spacing, unit=unit, source=str(path), extra=extra)
+
+
+def _read_tiff(path: Path) -> _Raw:
     import tifffile
 
     file_size = path.stat().st_size
@@ -239,12 +365,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
     if "S" in file_axes and photometric is not None and int(photometric) == 2:  # RGB
         extra["rgb"] = True
     extra["file_axes"] = file_axes
-    data, axes = _to_canonical(path, data, _map_file_axes(path, file_axes))
-    spacing = {a: s for a, s in spacing.items() if a in axes}
-    if not spacing:
-        unit = "pixel"
-    meta = ImageMeta(axes=axes, spacing=spacing, unit=unit, source=str(path), extra=extra)
-    return data, meta
+    return _raw(path, data, file_axes, spacing, unit, extra)
 
 
 class _TiffLog(logging.Handler):
@@ -367,7 +488,7 @@ def _resolution_to_size(page: Any, name: str) -> float | None:
     return 1.0 / per_unit if np.isfinite(per_unit) and per_unit > 0 else None
 
 
-def _read_pillow(path: Path) -> tuple[np.ndarray, ImageMeta]:
+def _read_pillow(path: Path) -> _Raw:
     import imageio.v3 as iio
 
     kind = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
@@ -391,7 +512,7 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, ImageMeta]:
             axes = "CYX"
     elif data.ndim != 2:
         raise ImageFileError(path, f"unexpected {kind} array shape {data.shape}")
-    return data, ImageMeta(axes=axes, unit="pixel", source=str(path), extra=extra)
+    return _Raw(data, axes, False, {}, "pixel", extra)
 
 
 def _simplify_samples(data: np.ndarray, extra: dict[str, Any]) -> tuple[np.ndarray, bool]:
@@ -408,7 +529,7 @@ def _simplify_samples(data: np.ndarray, extra: dict[str, Any]) -> tuple[np.ndarr
     return data, data.shape[-1] >= 3
 
 
-def _read_ome_zarr(path: Path) -> tuple[np.ndarray, ImageMeta]:
+def _read_ome_zarr(path: Path) -> _Raw:
     import zarr
 
     try:
@@ -447,11 +568,7 @@ def _read_ome_zarr(path: Path) -> tuple[np.ndarray, ImageMeta]:
         "ngff_version": str(multiscale.get("version") or attrs.get("ome", {}).get("version", "")),
         "file_axes": file_axes,
     }
-    data, axes = _to_canonical(path, data, _map_file_axes(path, file_axes))
-    spacing = {a: s for a, s in spacing.items() if a in axes}
-    if not spacing:
-        unit = "pixel"
-    return data, ImageMeta(axes=axes, spacing=spacing, unit=unit, source=str(path), extra=extra)
+    return _raw(path, data, file_axes, spacing, unit, extra)
 
 
 def _ngff_multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -553,8 +670,8 @@ def _common_unit(sizes: dict[str, tuple[float, str]]) -> tuple[dict[str, float],
         return {}, "pixel"
     if len(units) == 1:
         return {a: s for a, (s, _) in sizes.items()}, units.pop()
-    if all(u in _MICROMETERS_PER_UNIT for u in units):
-        return {a: s * _MICROMETERS_PER_UNIT[u] for a, (s, u) in sizes.items()}, "µm"
+    if all(u in MICROMETERS_PER_UNIT for u in units):
+        return {a: s * MICROMETERS_PER_UNIT[u] for a, (s, u) in sizes.items()}, "µm"
     return {}, "pixel"
 
 
@@ -902,11 +1019,11 @@ def _write_ome_tiff(
 
     metadata: dict[str, Any] = {"axes": axes}
     if meta.unit != "pixel":
-        if meta.unit not in _MICROMETERS_PER_UNIT:
+        if meta.unit not in MICROMETERS_PER_UNIT:
             raise ImageFileError(
                 path,
                 f"unit {meta.unit!r} cannot be stored in OME-TIFF; use one of "
-                f"{', '.join(_MICROMETERS_PER_UNIT)}",
+                f"{', '.join(MICROMETERS_PER_UNIT)}",
             )
         for axis in SPATIAL_AXES:
             if axis in axes and axis in meta.spacing:

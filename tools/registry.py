@@ -14,6 +14,13 @@ Parameters annotated :data:`~tools.types.Image`, :data:`~tools.types.Labels` or
 DataFrames to the function; a parameter annotated :class:`~tools.types.PixelSize` is filled from
 the first image input and hidden from the model. The decorated function is returned unchanged,
 so it stays callable, picklable and testable without any of this.
+
+Called directly, a function sees plain arrays: a ``TYX`` movie is a 3D volume to it. What the
+registry adds on top of the function (an input with a ``T`` axis is processed frame by frame
+unless the tool takes movies; the pixel size parameter is filled from the first image's
+metadata) lives in one place, :meth:`Tool.call`, which :meth:`Tool.run` uses and which every
+decorated function exposes as ``func.call_with_meta(..., meta=ImageMeta(...))``, so a direct
+call with metadata and a registry call behave the same.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import pydantic
 
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
-from tools.types import ArtifactRole, InputFileRole, OutputFileRole, PixelSize
+from tools.types import ArtifactRole, ImageMeta, InputFileRole, OutputFileRole, PixelSize
 
 if TYPE_CHECKING:
     from tools.workspace import Workspace
@@ -101,6 +108,9 @@ class ToolResult:
         A short text for a model or a person: shapes, counts, a table head; never whole arrays.
     seconds : float
         Wall time of the call.
+    frames : dict of str to str
+        Inputs that were movies run frame by frame: parameter name -> their axes
+        (``{"image": "TYX"}``); empty for a plain call.
     """
 
     tool: str
@@ -109,6 +119,7 @@ class ToolResult:
     value: Any
     summary: str
     seconds: float
+    frames: dict[str, str] = field(default_factory=dict)
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
@@ -199,7 +210,10 @@ def _describe_constraint(prop: Mapping[str, Any]) -> str:
 
 def _to_jsonable(value: Any) -> Any:
     if isinstance(value, PixelSize):
-        return {"spacing": list(value.spacing), "unit": value.unit}
+        out = {"spacing": list(value.spacing), "unit": value.unit}
+        if value.time_step is not None:
+            out.update(time_step=value.time_step, time_unit=value.time_unit)
+        return out
     if isinstance(value, tuple | list):
         return [_to_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -232,10 +246,12 @@ class Tool:
         output_names: Sequence[str] | None = None,
         movie: bool = False,
         tiled: bool = False,
+        opens: str | None = None,
     ) -> None:
         self.func = func
         self.movie = movie
         self.tiled = tiled
+        self.opens = opens
         self.name = name or func.__name__
         if not TOOL_NAME.match(self.name):
             raise TypeError(f"tool name {self.name!r} must be lower_snake_case, 2-64 characters")
@@ -287,6 +303,10 @@ class Tool:
                 f"tool {self.name!r}: {len(output_names)} output names for {n_artifacts} outputs"
             )
         self.output_names = list(output_names) if output_names else None
+        if opens is not None and not any(p.name == opens and p.kind == "input_path"
+                                         for p in params):
+            raise TypeError(f"tool {self.name!r}: opens={opens!r} must name an InputPath "
+                            "parameter")
         self.model = self._build_model()
 
     # -- derived descriptions -------------------------------------------------------------
@@ -457,9 +477,12 @@ class Tool:
             Stored output names, any plain value, and a short summary.
         """
         values = self.validate(arguments)
+        if self.opens is not None:
+            return self._run_opening(workspace, values)
         call_kwargs: dict[str, Any] = {}
         inputs: dict[str, str] = {}
         frame_axes: dict[str, int] = {}
+        frames: dict[str, str] = {}
         first_image = None
         for p in self.params:
             if p.kind != "artifact" or values.get(p.name) is None:
@@ -473,6 +496,7 @@ class Tool:
             call_kwargs[p.name] = artifact.data
             if artifact.meta is not None and "T" in artifact.meta.axes and not self.movie:
                 frame_axes[p.name] = artifact.meta.axes.index("T")
+                frames[p.name] = artifact.meta.axes
             if first_image is None and artifact.kind in ("image", "labels"):
                 first_image = artifact
         for p in self.params:
@@ -489,11 +513,7 @@ class Tool:
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
         start = time.perf_counter()
-        if frame_axes:
-            parts = self._run_per_frame(call_kwargs, frame_axes)
-        else:
-            returned = self.func(**call_kwargs)
-            parts = list(returned) if len(self.outputs) > 1 else [returned]
+        parts = self._invoke(call_kwargs, frame_axes)
         seconds = time.perf_counter() - start
         base = first_image.name if first_image else next(iter(inputs.values()), self.name)
         outputs: list[str] = []
@@ -524,9 +544,102 @@ class Tool:
             [f"{name}: {workspace.describe(name)}" for name in outputs]
             + ([f"value: {summarize_value(value)}"] if value is not None else [])
         ) or "done"
-        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds)
+        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds,
+                            frames=frames)
         workspace.log_call(result)
         return result
+
+    def _run_opening(self, workspace: Workspace, values: dict[str, Any]) -> ToolResult:
+        """Run a tool that opens a file: state the other arguments for it, then read it.
+
+        The statement is kept by the workspace (:meth:`Workspace.state`), so later reads of
+        the same file apply it too; the file's artifact is what the call outputs.
+        """
+        assert self.opens is not None
+        target = values[self.opens]
+        statement = {k: v for k, v in values.items() if k != self.opens and v is not None}
+        start = time.perf_counter()
+        if target in workspace:  # an artifact already read (or added): restate it
+            artifact = workspace.state(target, **statement)
+            where = artifact.provenance.get("file", target)
+        else:
+            where = str(workspace.input_file(target))
+            artifact = workspace.state(where, **statement)
+        seconds = time.perf_counter() - start
+        recorded = _to_jsonable({**values, self.opens: where})
+        note = artifact.provenance.get("reading", {}).get("note", "")
+        summary = f"{artifact.name}: {workspace.describe(artifact.name)}" + (
+            f"; read as: {note}" if note else "")
+        result = ToolResult(self.name, recorded, [artifact.name], None, summary, seconds)
+        workspace.log_call(result)
+        return result
+
+    def _invoke(self, kwargs: dict[str, Any], frame_axes: Mapping[str, int]) -> list[Any]:
+        """Call the function (per frame when inputs have a time axis); one entry per output."""
+        if frame_axes:
+            return self._run_per_frame(kwargs, frame_axes)
+        returned = self.func(**kwargs)
+        return list(returned) if len(self.outputs) > 1 else [returned]
+
+    def call(self, *, meta: ImageMeta | Mapping[str, ImageMeta] | None = None,
+             **arguments: Any) -> Any:
+        """Call the function on arrays the way :meth:`run` does, given their metadata.
+
+        Parameters
+        ----------
+        meta : ImageMeta or dict of str to ImageMeta, optional
+            Axes and pixel size of the array arguments: one for all of them, or one per
+            parameter name. Without it the call is a plain call of the function.
+        **arguments
+            The function's arguments, arrays for images, labels and tables.
+
+        Returns
+        -------
+        object
+            What the function returns; for an input with a ``T`` axis (unless the tool takes
+            movies) the per-frame results joined as :meth:`run` joins them: images and labels
+            stacked along a leading ``T``, tables with a ``frame`` column, values in a list. A
+            tool with several outputs gives a tuple.
+
+        Notes
+        -----
+        A pixel size parameter that is not given is filled from the metadata of the first
+        image argument, as the registry fills it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tools.segment import threshold_labeling
+        >>> movie = np.zeros((3, 32, 32), np.float32)
+        >>> movie[:, 8:16, 8:16] = 1.0
+        >>> labels = threshold_labeling.call_with_meta(image=movie, meta=ImageMeta(axes="TYX"))
+        >>> labels.shape, [int(frame.max()) for frame in labels]
+        ((3, 32, 32), [1, 1, 1])
+        """
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(arguments) - set(known))
+        if unknown:
+            raise ToolCallError(f"{self.name} has no parameter(s) {', '.join(unknown)}; it "
+                                f"takes {', '.join(known)}")
+        kwargs = dict(arguments)
+        metas: dict[str, ImageMeta] = {}
+        for p in self.params:
+            if p.kind != "artifact" or not isinstance(kwargs.get(p.name), np.ndarray):
+                continue
+            given = meta.get(p.name) if isinstance(meta, Mapping) else meta
+            if given is not None:
+                if len(given.axes) != kwargs[p.name].ndim:
+                    raise InputError(f"{p.name} has {kwargs[p.name].ndim} dimensions but its "
+                                     f"axes are {given.axes!r}")
+                metas[p.name] = given
+        frame_axes = {name: m.axes.index("T") for name, m in metas.items()
+                      if "T" in m.axes and not self.movie}
+        first = next(iter(metas.values()), None)
+        for p in self.params:
+            if p.kind == "pixel_size" and kwargs.get(p.name) is None and first is not None:
+                kwargs[p.name] = first.pixel_size()
+        parts = self._invoke(kwargs, frame_axes)
+        return tuple(parts) if len(self.outputs) > 1 else parts[0]
 
     def _run_per_frame(self, kwargs: dict[str, Any], frame_axes: Mapping[str, int]) -> list[Any]:
         """Call the function once per time point of the movie inputs and join the results.
@@ -563,7 +676,8 @@ class Tool:
 
     # -- adapters -------------------------------------------------------------------------
 
-    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = ()) -> str:
+    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = (), *,
+                frames: Mapping[str, str] | None = None) -> str:
         """The line of Python that repeats a call, for an exported script.
 
         Parameters
@@ -572,6 +686,10 @@ class Tool:
             Validated arguments with artifacts by name (as in :attr:`ToolResult.arguments`).
         outputs : sequence of str
             Names the call stored its artifacts under; they become the assigned variables.
+        frames : dict of str to str, optional
+            Movie inputs the call ran frame by frame (:attr:`ToolResult.frames`): the line
+            then calls ``func.call_with_meta(..., meta={...})`` so the script does the same
+            (the script must import ``ImageMeta``).
 
         Returns
         -------
@@ -586,11 +704,18 @@ class Tool:
             if p.kind == "artifact" and value is not None:
                 text = python_identifier(str(value))
             elif p.kind == "pixel_size" and isinstance(value, Mapping):
-                text = repr(PixelSize(tuple(value["spacing"]), value["unit"]))
+                text = repr(PixelSize(tuple(value["spacing"]), value["unit"],
+                                      value.get("time_step"), value.get("time_unit")))
             else:
                 text = repr(value)
             parts.append(f"{p.name}={text}")
-        call = f"{self.func.__name__}({', '.join(parts)})"
+        if frames:
+            metas = ", ".join(f"{name!r}: ImageMeta(axes={axes!r})"
+                              for name, axes in frames.items())
+            parts.append(f"meta={{{metas}}}")
+            call = f"{self.func.__name__}.call_with_meta({', '.join(parts)})"
+        else:
+            call = f"{self.func.__name__}({', '.join(parts)})"
         targets = [python_identifier(o) for o in outputs]
         n_plain = sum(o.artifact_kind is None for o in self.outputs)
         if len(self.outputs) > 1:
@@ -696,6 +821,7 @@ def tool(
     output_names: Sequence[str] | None = None,
     movie: bool = False,
     tiled: bool = False,
+    opens: str | None = None,
     registry: Registry | None = None,
 ) -> Any:
     """Register a typed, documented function as a tool and return it unchanged.
@@ -718,20 +844,28 @@ def tool(
     tiled : bool
         The tool processes its inputs block by block (see :mod:`tools.tiling`), so inputs
         above the workspace's pixel budget are accepted.
+    opens : str, optional
+        The tool opens the file named by this ``InputPath`` parameter, with its other
+        arguments as what the user stated about the file (:func:`tools.read.open_image`):
+        through the registry they are recorded with :meth:`Workspace.state` and the file's
+        artifact, read with them, is the output.
     registry : Registry, optional
         Where to register; the module-wide :data:`REGISTRY` by default.
 
     Returns
     -------
     callable
-        ``func`` itself, with the :class:`Tool` at ``func.__bia_tool__``.
+        ``func`` itself, with the :class:`Tool` at ``func.__bia_tool__`` and
+        ``func.call_with_meta`` (:meth:`Tool.call`): the call the registry makes, on arrays
+        with their metadata.
     """
 
     def decorate(f: F) -> F:
         built = Tool(f, category=category, name=name, output_names=output_names, movie=movie,
-                     tiled=tiled)
+                     tiled=tiled, opens=opens)
         (registry if registry is not None else REGISTRY).register(built)
         f.__bia_tool__ = built  # type: ignore[attr-defined]
+        f.call_with_meta = built.call  # type: ignore[attr-defined]
         return f
 
     return decorate(func) if func is not None else decorate

@@ -297,7 +297,8 @@ def track_objects(
         One row per object per frame: ``track_id``, ``frame``, ``label`` (its label in the
         input), ``parent_track_id`` (0 for none), ``tree_id`` (lineage root), centroid in
         pixels (``centroid_y_px``, ``centroid_x_px``, and ``centroid_z_px`` for 3D), and in
-        physical units (e.g. ``centroid_y_um``) when the pixel size is known.
+        physical units (e.g. ``centroid_y_um``) when the pixel size is known; ``time_min``
+        (or ``time_s`` ...) when the movie's time step is known.
 
     References
     ----------
@@ -342,6 +343,9 @@ def track_objects(
     if unit != "pixel":
         for axis, size in zip("zyx"[-spatial_ndim:], spacing, strict=True):
             tracks[f"centroid_{axis}_{unit_suffix(unit)}"] = tracks[f"centroid_{axis}_px"] * size
+    if pixel_size is not None and pixel_size.time_step is not None:
+        # The movie's time step travels with the table, so speeds come out per time unit.
+        tracks[f"time_{pixel_size.time_unit or 's'}"] = tracks["frame"] * pixel_size.time_step
     return tracks
 
 
@@ -584,26 +588,54 @@ def _position_columns(tracks: pd.DataFrame) -> tuple[list[str], str]:
     return sorted(pixel, key=lambda c: "zyx".index(c[9])), "px"
 
 
+def _time_column(tracks: pd.DataFrame) -> tuple[float, str] | None:
+    """The frame interval a ``time_<unit>`` column of a tracks table implies, if any."""
+    for col in tracks.columns:
+        match = re.fullmatch(r"time_(ms|s|min|h)", str(col))
+        if match is None:
+            continue
+        later = tracks[tracks["frame"] > 0]
+        if later.empty:
+            return None
+        ratios = later[col].to_numpy(dtype=np.float64) / later["frame"].to_numpy(np.float64)
+        if np.all(np.isfinite(ratios)) and np.allclose(ratios, ratios[0]) and ratios[0] > 0:
+            return float(ratios[0]), match.group(1)
+    return None
+
+
+def _interval(tracks: pd.DataFrame, frame_interval: float | None,
+              time_unit: str | None) -> tuple[float, str]:
+    """Frame interval and unit: as given, else from the table's time column, else frames."""
+    if frame_interval is not None:
+        return float(frame_interval), time_unit or "s"
+    known = _time_column(tracks)
+    if known is not None:
+        return known
+    return 1.0, "frame"
+
+
 @tool(category="track", output_names=("track_features",))
 def track_features(
     tracks: Table,
     frame_interval: Annotated[float, Gt(0)] | None = None,
-    time_unit: str = "s",
+    time_unit: str | None = None,
 ) -> Table:
     """Measure the motion of every track: displacement, path length, speed, straightness, MSD.
 
     Distances are in the physical unit of the tracks table when it has one (``centroid_*_um``
     columns), in pixels otherwise; times are in ``time_unit`` when ``frame_interval`` is given,
-    in frames otherwise. Gaps in a track are bridged by a straight line.
+    else in the unit of the table's time column (the movie's time step, stated or from the
+    file), in frames otherwise. Gaps in a track are bridged by a straight line.
 
     Parameters
     ----------
     tracks : DataFrame
         The tracks table from track_objects.
     frame_interval : float, optional
-        Time between two frames, in ``time_unit``. Without it speeds are per frame.
-    time_unit : str
-        Unit of ``frame_interval``, e.g. "s" or "min".
+        Time between two frames, in ``time_unit``. By default the movie's time step; without
+        one speeds are per frame.
+    time_unit : str, optional
+        Unit of ``frame_interval``, e.g. "s" or "min"; seconds by default.
 
     Returns
     -------
@@ -638,8 +670,7 @@ def track_features(
     if frame_interval is not None and frame_interval <= 0:
         raise InputError(f"frame_interval must be positive, got {frame_interval}")
     cols, unit = _position_columns(tracks)
-    dt = float(frame_interval) if frame_interval else 1.0
-    tunit = time_unit if frame_interval else "frame"
+    dt, tunit = _interval(tracks, frame_interval, time_unit)
     rows = []
     for tid, group in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         pos = group[cols].to_numpy(dtype=np.float64)
@@ -673,7 +704,7 @@ def mean_squared_displacement(
     tracks: Table,
     max_lag: Annotated[int, Ge(1)] = 10,
     frame_interval: Annotated[float, Gt(0)] | None = None,
-    time_unit: str = "s",
+    time_unit: str | None = None,
 ) -> Table:
     """Mean squared displacement (MSD) of all tracks as a function of the time lag.
 
@@ -689,9 +720,10 @@ def mean_squared_displacement(
     max_lag : int
         Largest lag, in frames.
     frame_interval : float, optional
-        Time between two frames, in ``time_unit``; lags are in frames without it.
-    time_unit : str
-        Unit of ``frame_interval``.
+        Time between two frames, in ``time_unit``. By default the movie's time step (the
+        table's time column); lags are in frames without one.
+    time_unit : str, optional
+        Unit of ``frame_interval``; seconds by default.
 
     Returns
     -------
@@ -732,8 +764,7 @@ def mean_squared_displacement(
         np.add.at(sums, lag[keep], sq[keep])
         np.add.at(counts, lag[keep], 1)
     lags = np.flatnonzero(counts)
-    dt = float(frame_interval) if frame_interval else 1.0
-    tunit = time_unit if frame_interval else "frame"
+    dt, tunit = _interval(tracks, frame_interval, time_unit)
     return pd.DataFrame({
         "lag_frames": lags,
         f"lag_{tunit}": lags * dt,

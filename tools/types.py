@@ -56,7 +56,7 @@ only a file name, and the file is made in the session folder (never elsewhere, n
 existing file)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PixelSize:
     """Physical size of one pixel or voxel along each spatial axis.
 
@@ -67,14 +67,31 @@ class PixelSize:
         ``(dy, dx)``).
     unit : str
         Unit of ``spacing``, e.g. ``"µm"``; ``"pixel"`` when the size is unknown.
+    time_step : float or None
+        Time between frames of the movie the pixels belong to, in ``time_unit``; None when
+        unknown (or not a movie).
+    time_unit : str or None
+        Unit of ``time_step``, e.g. ``"min"``.
     """
 
     spacing: tuple[float, ...]
     unit: str = "pixel"
+    time_step: float | None = None
+    time_unit: str | None = None
 
     def __post_init__(self) -> None:
         if not self.spacing or any(not np.isfinite(s) or s <= 0 for s in self.spacing):
             raise ValueError(f"pixel size must be positive and finite, got {self.spacing}")
+        if self.time_step is not None and not (np.isfinite(self.time_step)
+                                               and self.time_step > 0):
+            raise ValueError(f"time step must be positive and finite, got {self.time_step}")
+
+    def __repr__(self) -> str:
+        # Written into exported scripts: the time fields only when known.
+        text = f"PixelSize(spacing={self.spacing!r}, unit={self.unit!r}"
+        if self.time_step is not None:
+            text += f", time_step={self.time_step!r}, time_unit={self.time_unit!r}"
+        return text + ")"
 
     @property
     def calibrated(self) -> bool:
@@ -121,9 +138,18 @@ class ImageMeta:
         spatial = [a for a in self.axes if a in SPATIAL_AXES]
         if not spatial:
             raise ValueError(f"axes {self.axes!r} have no spatial axis")
+        step, tunit = self.frame_interval() or (None, None)
         if all(a in self.spacing for a in spatial) and self.unit != "pixel":
-            return PixelSize(tuple(float(self.spacing[a]) for a in spatial), self.unit)
-        return PixelSize.unknown(len(spatial))
+            return PixelSize(tuple(float(self.spacing[a]) for a in spatial), self.unit,
+                             time_step=step, time_unit=tunit)
+        return PixelSize((1.0,) * len(spatial), "pixel", time_step=step, time_unit=tunit)
+
+    def frame_interval(self) -> tuple[float, str] | None:
+        """Time between frames and its unit, for an image with a ``T`` axis whose step is known."""
+        step = self.extra.get("time_interval")
+        if "T" not in self.axes or step is None:
+            return None
+        return float(step), str(self.extra.get("time_unit") or "s")  # type: ignore[arg-type]
 
 
 def default_axes(ndim: int) -> str:

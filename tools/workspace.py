@@ -4,6 +4,10 @@ The workspace is what a tool call sees through the registry: names map to arrays
 paths are resolved inside the workspace roots only, and every result is stored under a new name
 with the tool, arguments and inputs that made it. Outputs are written to a fresh session folder,
 so nothing a user had is overwritten.
+
+What a user states about a file (axes, pixel size, time step, channel names) is kept per file
+by :meth:`Workspace.state` and applied on every later read of it; the artifact's provenance
+records the source of each value (``provenance["reading"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tools.calibration import Statement
 from tools.errors import ArtifactNotFoundError, InputError, PathNotAllowedError
 from tools.types import ArtifactKind, ImageMeta, default_axes
 
@@ -121,6 +126,9 @@ class Workspace:
         self.files: list[Path] = []
         self._session_dir: Path | None = None
         self._by_path: dict[Path, str] = {}
+        self._stated: dict[Path, Statement] = {}
+        self._default_statement = Statement()
+        self._unstated: dict[str, tuple[np.ndarray, ImageMeta]] = {}
 
     # -- paths ----------------------------------------------------------------------------
 
@@ -346,10 +354,229 @@ class Workspace:
             table = io.read_table(path)
             return self.add(self.unique_name(stem), table, kind="table", provenance=provenance,
                             path=path)
-        data, meta = io.read_image(path)
+        statement = self._default_statement.merged(self._stated.get(path, Statement()))
+        data, meta, reading = self._read_image(path, statement)
         kind: ArtifactKind = "labels" if _looks_like_labels(path, data) else "image"
         return self.add(self.unique_name(stem), data, kind=kind, meta=meta,
-                        provenance=provenance, path=path)
+                        provenance={**provenance, **reading}, path=path)
+
+    @staticmethod
+    def _read_image(path: Path, statement: Statement | None
+                    ) -> tuple[np.ndarray, ImageMeta, dict[str, Any]]:
+        """Read an image with the statement; the provenance entries that say how."""
+        from tools import io
+
+        stated = statement.as_arguments() if statement is not None else {}
+        data, meta = io.read_image(path, **stated)
+        record: dict[str, Any] = {"reading": meta.extra.get("reading", {})}
+        if stated:
+            record["stated"] = stated
+        return data, meta, record
+
+    def state(
+        self,
+        path_or_name: str | os.PathLike[str],
+        *,
+        axes: str | None = None,
+        pixel_size: float | Sequence[float] | dict[str, float] | None = None,
+        unit: str | None = None,
+        z_step: float | None = None,
+        time_step: float | None = None,
+        time_unit: str | None = None,
+        channel_names: Sequence[str] | None = None,
+    ) -> Artifact:
+        """Record what the user stated about a file; it applies on every later read of it.
+
+        The user wins over the file's metadata; the artifact's provenance (``reading``) says
+        where each value came from and where the file disagreed. A file read before is read
+        again with the statement, under the same artifact name. A second statement for the
+        same file adds to the first (a value stated again replaces the earlier one).
+
+        Parameters
+        ----------
+        path_or_name : str or path-like
+            A file inside the workspace roots, or the name of an artifact (a file read
+            earlier, or an array added in code, whose metadata is then changed in place).
+        axes : str, optional
+            One letter from ``TCZYX`` per dimension, in the file's order: ``"TYX"`` for a
+            time-lapse, ``"ZYX"`` for a z-stack.
+        pixel_size : float or sequence of float or dict, optional
+            Pixel size in ``unit``: one number (Y and X), ``(y, x)``, ``(z, y, x)``.
+        unit : str, optional
+            ``nm``, ``µm`` (``um``, ``micron``) or ``mm``; µm by default.
+        z_step : float, optional
+            Distance between z planes, in ``unit``.
+        time_step : float, optional
+            Time between frames, in ``time_unit``.
+        time_unit : str, optional
+            ``ms``, ``s`` (default), ``min`` or ``h``.
+        channel_names : sequence of str, optional
+            One name per channel.
+
+        Returns
+        -------
+        Artifact
+            The file's artifact, read with everything stated for it so far.
+
+        Raises
+        ------
+        StatedMetadataError
+            When a value is invalid or does not fit the image (axes of another length than
+            its dimensions, a pixel size that is not positive, an unknown unit, a time step
+            for an image without a time axis ...). Nothing is recorded then.
+        PathNotAllowedError, ArtifactNotFoundError
+            When the file is outside the roots or does not exist.
+
+        Examples
+        --------
+        >>> import numpy as np, tifffile, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tifffile.imwrite(folder / "movie.tif", np.zeros((6, 8, 8), np.uint8))
+        >>> ws = Workspace([folder], output_root=folder / "out")
+        >>> ws.state("movie.tif", axes="TYX", time_step=5, time_unit="min").meta.axes
+        'TYX'
+        >>> ws.get("movie.tif").meta.extra["time_interval"]
+        5.0
+        """
+        statement = Statement.make(axes=axes, pixel_size=pixel_size, unit=unit, z_step=z_step,
+                                   time_step=time_step, time_unit=time_unit,
+                                   channel_names=channel_names)
+        ref = os.fspath(path_or_name)
+        artifact = self.artifacts.get(ref)
+        if artifact is not None and artifact.path is None and "file" not in artifact.provenance:
+            return self._state_in_memory(artifact, statement)
+        path = (Path(artifact.provenance["file"]) if artifact is not None
+                and "file" in artifact.provenance else self.input_file(ref))
+        earlier = self._stated.get(path, Statement())
+        merged = earlier.merged(statement)
+        if path.suffix.lower() == ".csv":
+            raise InputError(f"{path.name} is a table; axes and pixel size apply to images")
+        # Read first: a statement that does not fit the file raises and is not recorded.
+        data, meta, reading = self._read_image(path, self._default_statement.merged(merged))
+        _note_restated(reading, earlier, statement)
+        self._stated[path] = merged
+        name = self._by_path.get(path)
+        if name is None:
+            return self.get(str(path))
+        existing = self.artifacts[name]
+        existing.data, existing.meta = data, meta
+        existing.provenance.pop("stated", None)
+        existing.provenance.update(reading)
+        return existing
+
+    def state_default(
+        self,
+        *,
+        axes: str | None = None,
+        pixel_size: float | Sequence[float] | dict[str, float] | None = None,
+        unit: str | None = None,
+        z_step: float | None = None,
+        time_step: float | None = None,
+        time_unit: str | None = None,
+        channel_names: Sequence[str] | None = None,
+    ) -> None:
+        """State metadata for every image file this workspace reads from now on.
+
+        This is what the command-line options (``--axes TYX --pixel-size 0.2``) do: they are
+        said once for the session's images. A file's own statement (:meth:`state`) adds to
+        it and wins where both give a value. Values are checked now; whether they fit a file
+        (as many axes as it has dimensions) is checked when it is read.
+
+        Parameters
+        ----------
+        axes, pixel_size, unit, z_step, time_step, time_unit, channel_names
+            As for :meth:`state`.
+
+        Raises
+        ------
+        StatedMetadataError
+            For an invalid value (not positive, unknown unit, axes with unknown letters).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace([tempfile.mkdtemp()])
+        >>> ws.state_default(pixel_size=0.2, unit="um")
+        >>> ws.stated_default()
+        {'pixel_size': 0.2, 'unit': 'µm'}
+        """
+        statement = Statement.make(axes=axes, pixel_size=pixel_size, unit=unit, z_step=z_step,
+                                   time_step=time_step, time_unit=time_unit,
+                                   channel_names=channel_names)
+        self._default_statement = self._default_statement.merged(statement)
+
+    def stated_default(self) -> dict[str, Any]:
+        """What :meth:`state_default` holds, as keyword arguments (empty when nothing)."""
+        return self._default_statement.as_arguments()
+
+    def _state_in_memory(self, artifact: Artifact, statement: Statement) -> Artifact:
+        from tools import io
+
+        if artifact.kind not in ("image", "labels"):
+            raise InputError(f"{artifact.name!r} is a {artifact.kind}; axes and pixel size "
+                             "apply to images")
+        before = Statement.make(**artifact.provenance.get("stated", {}))
+        merged = before.merged(statement)
+        # Restate from the array as it was added, never on top of an earlier statement.
+        original = self._unstated.get(artifact.name, (artifact.data, artifact.meta))
+        data, meta = io.apply_statement(original[0], original[1], merged, name=artifact.name)
+        artifact.data, artifact.meta = data, meta
+        self._unstated[artifact.name] = original
+        artifact.provenance["stated"] = merged.as_arguments()
+        record = {"reading": meta.extra.get("reading", {})}
+        _note_restated(record, before, statement)
+        artifact.provenance["reading"] = record["reading"]
+        return artifact
+
+    def stated(self, path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
+        """What was stated for a file or artifact so far, as keyword arguments (may be empty)."""
+        ref = os.fspath(path_or_name)
+        artifact = self.artifacts.get(ref)
+        if artifact is not None and "stated" in artifact.provenance:
+            return dict(artifact.provenance["stated"])
+        try:
+            path = self.resolve_path(ref)
+        except PathNotAllowedError:
+            return {}
+        statement = self._stated.get(path)
+        return statement.as_arguments() if statement is not None else {}
+
+    def reading_notes(self, *, notable: bool = False) -> dict[str, str]:
+        """How each image read from a file got its axes and pixel size: name -> one line.
+
+        Parameters
+        ----------
+        notable : bool
+            Only the readings an answer should mention: something stated, guessed or
+            assumed, or a file that disagreed with what was stated.
+
+        Examples
+        --------
+        >>> import numpy as np, tifffile, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tifffile.imwrite(folder / "a.tif", np.zeros((8, 8), np.uint8))
+        >>> ws = Workspace([folder], output_root=folder / "out")
+        >>> _ = ws.get("a.tif")
+        >>> ws.reading_notes(notable=True)
+        {}
+        >>> _ = ws.state("a.tif", pixel_size=0.2, unit="µm")
+        >>> ws.reading_notes(notable=True)
+        {'a': 'axes YX; pixel size 0.2 µm (you said so; the file had none)'}
+        """
+        notes = {}
+        for artifact in self.artifacts.values():
+            reading = artifact.provenance.get("reading", {})
+            if not reading.get("note"):
+                continue
+            if notable and not _notable(reading):
+                continue
+            notes[artifact.name] = str(reading["note"])
+        return notes
+
+    def reading_note(self, name: str) -> str:
+        """How an artifact read from a file got its axes and pixel size, in one line."""
+        artifact = self.artifacts[name]
+        return str(artifact.provenance.get("reading", {}).get("note", ""))
 
     def check_kind(self, artifact: Artifact, expected: str, *, parameter: str) -> None:
         """Refuse an artifact of the wrong kind with a message that says what to do."""
@@ -402,6 +629,9 @@ class Workspace:
                 text += f", axes {artifact.meta.axes}"
                 if px.calibrated:
                     text += ", pixel size " + "x".join(f"{s:g}" for s in px.spacing) + f" {px.unit}"
+                interval = artifact.meta.frame_interval()
+                if interval is not None:
+                    text += f", time step {interval[0]:g} {interval[1]}"
             if artifact.kind == "labels":
                 n = int(np.unique(data[data != 0]).size)
                 text += f", {n} objects"
@@ -457,6 +687,28 @@ class Workspace:
                 for c in self.calls
             ],
         }
+
+
+def _notable(reading: dict[str, Any]) -> bool:
+    """Whether a reading has something an answer should say: a statement, a guess, a clash."""
+    sources = [reading.get("axes", {}).get("source")]
+    sources += list(reading.get("pixel_size", {}).get("sources", {}).values())
+    sources += [reading.get(k, {}).get("source") for k in ("time_step", "channel_names")]
+    return bool({"stated", "guessed", "assumed"} & set(sources)) or bool(
+        reading.get("restated"))
+
+
+def _note_restated(record: dict[str, Any], earlier: Statement, later: Statement) -> None:
+    """Add to the reading's account what a new statement changed from an earlier one."""
+    before, now = earlier.as_arguments(), later.as_arguments()
+    changed = {k: (before[k], v) for k, v in now.items() if k in before and before[k] != v}
+    if not changed:
+        return
+    reading = record.setdefault("reading", {})
+    reading["restated"] = {k: {"before": old, "now": new} for k, (old, new) in changed.items()}
+    said = ", ".join(f"{k.replace('_', ' ')} {old!r}" for k, (old, _) in changed.items())
+    reading["note"] = (f"{reading.get('note', '')}; you had said {said} before: "
+                       "the new value is used")
 
 
 def _looks_like_labels(path: Path, data: np.ndarray) -> bool:

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ui.handlers import DEFAULT_MAX_UPLOAD_MB, ModelFactory, UISession, UploadError
+from ui.handlers import (
+    DEFAULT_MAX_UPLOAD_MB,
+    STATED_FIELDS,
+    ModelFactory,
+    UISession,
+    UploadError,
+)
 
 # Before gradio is imported: no usage statistics leave the machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -70,13 +76,28 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
         return state or UISession(model_factory, output_root=output_root,
                                   max_upload_mb=max_upload_mb)
 
+    no_fields = (gr.update(),) * len(STATED_FIELDS)
+
+    def field_values(ui: UISession) -> tuple[Any, ...]:
+        values = ui.reading_fields()
+        return tuple(values[name] for name in STATED_FIELDS)
+
     def on_upload(file: Any, state: UISession | None):
         ui = session_of(state)
         if file is None:
-            return ui, gr.update(), ""
+            return ui, gr.update(), "", *no_fields
         path = file if isinstance(file, str) else getattr(file, "name", file)
         try:
             picture, message = ui.upload(path)
+        except UploadError as exc:
+            return ui, gr.update(), f"⚠️ {exc}", *no_fields
+        return ui, picture, message, *field_values(ui)  # pre-filled from the file
+
+    def on_state(state: UISession | None, *values: Any):
+        ui = session_of(state)
+        try:
+            picture, message = ui.state_current(**dict(zip(STATED_FIELDS, values,
+                                                           strict=True)))
         except UploadError as exc:
             return ui, gr.update(), f"⚠️ {exc}"
         return ui, picture, message
@@ -84,12 +105,12 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
     def on_sample(name: str | None, state: UISession | None):
         ui = session_of(state)
         if not name:
-            return ui, gr.update(), ""
+            return ui, gr.update(), "", *no_fields
         try:
             picture, message = ui.sample(name)
         except Exception as exc:
-            return ui, gr.update(), f"⚠️ {exc}"
-        return ui, picture, message
+            return ui, gr.update(), f"⚠️ {exc}", *no_fields
+        return ui, picture, message, *field_values(ui)
 
     def on_send(text: str, history: list[dict[str, Any]], state: UISession | None,
                 model: str, url: str):
@@ -148,6 +169,25 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
                                                  ".zip"])
                     sample = gr.Dropdown(samples, label="…or a sample", value=None,
                                          elem_id="sample")
+                with gr.Accordion("What the image is (from the file; edit and apply)",
+                                  open=False, elem_id="stated"):
+                    with gr.Row():
+                        axes_box = gr.Textbox(label="Axes", placeholder="TYX, ZYX, CYX ...",
+                                              elem_id="stated-axes", max_lines=1)
+                        pixel_box = gr.Number(label="Pixel size", elem_id="stated-pixel-size")
+                        unit_box = gr.Dropdown(["nm", "µm", "mm"], value=None, label="Unit",
+                                               elem_id="stated-unit")
+                        z_box = gr.Number(label="Z step", elem_id="stated-z-step")
+                    with gr.Row():
+                        time_box = gr.Number(label="Time step", elem_id="stated-time-step")
+                        tunit_box = gr.Dropdown(["ms", "s", "min", "h"], value=None,
+                                                label="Time unit", elem_id="stated-time-unit")
+                        channels_box = gr.Textbox(label="Channel names",
+                                                  placeholder="DAPI, GFP", max_lines=1,
+                                                  elem_id="stated-channels")
+                        apply_stated = gr.Button("Apply", elem_id="stated-apply")
+                stated_boxes = [axes_box, pixel_box, unit_box, z_box, time_box, tunit_box,
+                                channels_box]
                 status = gr.Markdown(elem_id="status")
                 with gr.Accordion("Model", open=False):
                     model = gr.Dropdown(EMBEDDED_CHOICES, value=default_model,
@@ -174,8 +214,9 @@ def build_app(model_factory: ModelFactory | None = None, *, output_root: str | P
                     script = gr.File(label="Script (session.py)", elem_id="script")
                 export_status = gr.Markdown()
 
-        upload.change(on_upload, [upload, state], [state, source, status])
-        sample.change(on_sample, [sample, state], [state, source, status])
+        upload.change(on_upload, [upload, state], [state, source, status, *stated_boxes])
+        apply_stated.click(on_state, [state, *stated_boxes], [state, source, status])
+        sample.change(on_sample, [sample, state], [state, source, status, *stated_boxes])
         outputs = [state, chatbot, request, overlay, table, table_file, plot, trace]
         inputs = [request, chatbot, state, model, url]
         send.click(on_send, inputs, outputs)

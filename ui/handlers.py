@@ -49,6 +49,9 @@ class TurnResult:
 
 
 TRACE_COLUMNS = ["step", "tool", "arguments", "seconds", "result"]
+STATED_FIELDS = ("axes", "pixel_size", "unit", "z_step", "time_step", "time_unit",
+                 "channel_names")
+"""The fields beside the upload: what the person says the image is."""
 
 
 def _default_factory(model: str | None, base_url: str | None) -> tuple[Any, Any]:
@@ -90,15 +93,24 @@ class UISession:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def upload(self, path: str | Path) -> tuple[np.ndarray, str]:
+    def upload(self, path: str | Path,
+               stated: dict[str, Any] | None = None) -> tuple[np.ndarray, str]:
         """Take an uploaded file into the workspace and make it the current image.
+
+        Parameters
+        ----------
+        path : str or Path
+            The uploaded file.
+        stated : dict, optional
+            What the person entered beside the upload (axes, pixel size ...), keyword
+            arguments of :meth:`Workspace.state`; it wins over the file's metadata.
 
         Returns
         -------
         preview : ndarray
             An 8-bit picture of it.
         message : str
-            What was loaded (name, shape, pixel size).
+            What was loaded (name, shape, pixel size) and how it was read.
 
         Raises
         ------
@@ -123,14 +135,77 @@ class UISession:
         else:
             shutil.copyfile(source, target)
         try:
-            artifact = self.workspace.get(target.relative_to(self.uploads).as_posix())
+            relative = target.relative_to(self.uploads).as_posix()
+            artifact = (self.workspace.state(relative, **stated) if stated
+                        else self.workspace.get(relative))
         except ImageFileError as exc:
             raise UploadError(f"{source.name}: {exc.problem}") from None
         except BiaError as exc:
             raise UploadError(f"{source.name}: {exc}") from None
         self.current = artifact.name
-        return render.preview(artifact.data, artifact.meta), (
-            f"Loaded **{artifact.name}**: {self.workspace.describe(artifact.name)}")
+        return render.preview(artifact.data, artifact.meta), self._loaded(artifact.name)
+
+    def _loaded(self, name: str, what: str = "Loaded") -> str:
+        note = self.workspace.reading_note(name)
+        return (f"{what} **{name}**: {self.workspace.describe(name)}"
+                + (f"  \nRead as: {note}" if note else ""))
+
+    def reading_fields(self, name: str | None = None) -> dict[str, Any]:
+        """The values to show beside the upload, from how the image was read (pre-filled).
+
+        Returns
+        -------
+        dict
+            ``axes`` (in the file's order when it came from a file, else the array's),
+            ``pixel_size`` (the X size), ``unit``, ``z_step``, ``time_step``, ``time_unit``,
+            ``channel_names`` (comma-separated); None where unknown.
+        """
+        name = name or self.current
+        empty: dict[str, Any] = dict.fromkeys(STATED_FIELDS)
+        if name is None or name not in self.workspace.artifacts:
+            return empty
+        artifact = self.workspace.artifacts[name]
+        meta = artifact.meta
+        if meta is None:
+            return empty
+        reading = artifact.provenance.get("reading", {})
+        fields = dict(empty)
+        fields["axes"] = reading.get("axes", {}).get("value") or meta.axes
+        if meta.unit != "pixel" and "X" in meta.spacing:
+            fields["pixel_size"] = meta.spacing["X"]
+            fields["unit"] = meta.unit
+            fields["z_step"] = meta.spacing.get("Z")
+        interval = meta.frame_interval()
+        if interval is not None:
+            fields["time_step"], fields["time_unit"] = interval
+        names = meta.extra.get("channel_names")
+        if names:
+            fields["channel_names"] = ", ".join(str(n) for n in names)  # type: ignore[union-attr]
+        return fields
+
+    def state_current(self, **stated: Any) -> tuple[np.ndarray, str]:
+        """Apply what the person entered beside the upload to the current image.
+
+        Empty fields (None or "") are left out: the file's own value stays.
+
+        Raises
+        ------
+        UploadError
+            When there is no current image, or a value is refused (the message says which).
+        """
+        if self.current is None:
+            raise UploadError("upload an image first, then say what it is")
+        given = {k: v for k, v in stated.items() if v not in (None, "")}
+        if not given:
+            return (render.preview(self.workspace.artifacts[self.current].data,
+                                   self.workspace.artifacts[self.current].meta),
+                    self._loaded(self.current, "Unchanged"))
+        try:
+            artifact = self.workspace.state(self.current, **given)
+        except BiaError as exc:
+            raise UploadError(str(exc)) from None
+        return render.preview(artifact.data, artifact.meta), self._loaded(artifact.name,
+                                                                          "Now reading")
 
     def _unique_target(self, name: str) -> Path:
         stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(name).name)
