@@ -9,6 +9,7 @@ is isotropic in physical space. Without calibration every axis gets the same wid
 from __future__ import annotations
 
 import functools
+import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -20,8 +21,10 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from tools.checks import check_image, check_labels, check_spacing
+from tools.choices import record_choice
 from tools.errors import InputError
 from tools.registry import tool
+from tools.scale import ObjectScale, describe, radius_from_image
 from tools.types import Image, Labels, PixelSize, Table
 
 ThresholdMethod = Literal["otsu", "li", "triangle", "yen"]
@@ -43,6 +46,67 @@ def check_sigma(value: float, name: str, *, allow_zero: bool = True) -> float:
         bound = ">= 0 (0 = no smoothing)" if allow_zero else "> 0"
         raise InputError(f"{name} must be {bound} pixels, got {value}")
     return value
+
+
+# How the defaults follow the objects' radius r (X-pixels), measured on evals/toolbench/scale.py
+# (discs of radius 3-30 px, apart and touching) and the blob-count benchmark.
+SPOT_SIGMA_PER_RADIUS = 0.5  # voronoi-Otsu seeds: one maximum per object, not per texture grain
+OUTLINE_SIGMA_PER_RADIUS = 0.25  # voronoi-Otsu outline: noise gone, outline kept
+SMOOTH_SIGMA_PER_RADIUS = 0.2  # threshold/watershed blur
+SEED_DISTANCE_PER_RADIUS = 0.5  # watershed seeds: closer maxima are one object
+MIN_AREA_FRACTION = 0.15  # smallest object kept: this fraction of the small objects' area
+
+
+class _Estimate:
+    """The object scale of one image, measured once and only if some default needs it."""
+
+    def __init__(self, data: np.ndarray, pixel_size: PixelSize | None, *,
+                 dark_objects: bool = False) -> None:
+        self._args = (data, pixel_size, dark_objects)
+        self._scale: ObjectScale | None = None
+        self._done = False
+
+    @property
+    def scale(self) -> ObjectScale | None:
+        if not self._done:
+            data, pixel_size, dark = self._args
+            self._scale, self._done = radius_from_image(data, pixel_size, dark_objects=dark), True
+        return self._scale
+
+    def sigma(self, name: str, per_radius: float, fallback: float, *,
+              low: float = 1.0, high: float = 16.0) -> float:
+        """``per_radius * r`` clipped to ``[low, high]``, recorded; ``fallback`` if unknown."""
+        scale = self.scale
+        value = fallback if scale is None else float(
+            np.clip(per_radius * scale["radius"], low, high))
+        value = round(value, 2)
+        record_choice(name, value, describe(scale))
+        return value
+
+    def min_size(self, ndim: int, pixel_size: PixelSize | None) -> int:
+        """Smallest object kept, in pixels: a fraction of a small object's area (volume)."""
+        scale = self.scale
+        if scale is None:
+            record_choice("min_size", 1, describe(scale))
+            return 1
+        r = scale["radius_low"]
+        if ndim == 2:
+            size = math.pi * r * r
+        else:  # an ellipsoid in voxels: r along X, scaled along the other axes by the spacing
+            ratio = [1.0, 1.0, 1.0]
+            if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == 3:
+                sp = check_spacing(pixel_size.spacing, 3)
+                ratio = [sp[-1] / v for v in sp]
+            size = 4 / 3 * math.pi * r**3 * ratio[0] * ratio[1] * ratio[2]
+        value = max(1, int(MIN_AREA_FRACTION * size))
+        record_choice("min_size", value, describe(scale))
+        return value
+
+
+def _drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
+    if min_size <= 1:
+        return labels
+    return _keep_labels(labels, np.bincount(labels.ravel()) >= min_size)
 
 
 def axis_sigmas(
@@ -77,6 +141,36 @@ def threshold_value(data: np.ndarray, method: str) -> float:
         raise InputError(f"unknown threshold method {method!r}; use one of {sorted(_THRESHOLDS)}")
     _require_contrast(data)
     return float(_THRESHOLDS[method](data))
+
+
+def foreground_threshold(
+    raw: np.ndarray, blurred: np.ndarray, sigmas: tuple[float, ...], method: str, *,
+    dark_objects: bool = False,
+) -> float:
+    """The automatic threshold of ``blurred``, raised above the noise of the background.
+
+    With only a few objects in a large noisy image, Otsu's (or any histogram) threshold can
+    fall inside the background's noise and turn it into hundreds of speckles. The threshold
+    is therefore kept at least five noise SDs (of the blurred image) from the background's
+    median; on an image with real objects the automatic threshold is far beyond that.
+    """
+    from tools.scale import noise_level
+
+    value = threshold_value(blurred, method)
+    gain = 1.0
+    for s in sigmas:  # SD of white noise after a Gaussian of width s (per axis)
+        gain *= 1.0 / math.sqrt(2 * math.sqrt(math.pi) * s) if s > 0.5 else 1.0
+    noise = noise_level(raw) * gain
+    sample = blurred.ravel()[:: max(1, blurred.size // 500_000)]
+    if dark_objects:
+        background = sample[sample >= value]
+        if background.size and noise > 0:
+            value = min(value, float(np.median(background)) - 5 * noise)
+    else:
+        background = sample[sample <= value]
+        if background.size and noise > 0:
+            value = max(value, float(np.median(background)) + 5 * noise)
+    return value
 
 
 def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
@@ -222,8 +316,8 @@ def _voronoi_otsu_clesperanto(
 @tool(category="segment")
 def voronoi_otsu_labeling(
     image: Image,
-    spot_sigma: Annotated[float, Ge(0)] = 2.0,
-    outline_sigma: Annotated[float, Ge(0)] = 2.0,
+    spot_sigma: Annotated[float, Ge(0)] | None = None,
+    outline_sigma: Annotated[float, Ge(0)] | None = None,
     backend: Literal["auto", "skimage", "clesperanto"] = "auto",
     pixel_size: PixelSize | None = None,
 ) -> Labels:
@@ -239,11 +333,13 @@ def voronoi_otsu_labeling(
     ----------
     image : Image
         Fluorescence image, 2D or 3D, bright objects on a dark background.
-    spot_sigma : float
+    spot_sigma : float, optional
         Blur before finding object centres, in pixels. Larger merges nearby objects; smaller
-        splits large objects. About a third of the object radius works well.
-    outline_sigma : float
-        Blur before thresholding, in pixels. Larger gives smoother outlines.
+        splits large objects. When left out, half the object radius estimated from the image
+        (:func:`tools.scale.estimate_object_scale`); 2 if no object can be measured.
+    outline_sigma : float, optional
+        Blur before thresholding, in pixels. Larger gives smoother outlines. When left out, a
+        quarter of the estimated radius (at least 1).
     backend : str
         "auto" runs clEsperanto (OpenCL) when a GPU is present and scikit-image otherwise;
         "skimage" or "clesperanto" force one. On a CPU clEsperanto is much slower.
@@ -254,14 +350,23 @@ def voronoi_otsu_labeling(
         Instance labels (0 background, 1..N objects), same shape as the image.
     """
     data = check_image(image)
-    spot = axis_sigmas(check_sigma(spot_sigma, "spot_sigma"), data.ndim, pixel_size)
-    outline = axis_sigmas(check_sigma(outline_sigma, "outline_sigma"), data.ndim, pixel_size)
+    if spot_sigma is not None:
+        check_sigma(spot_sigma, "spot_sigma")
+    if outline_sigma is not None:
+        check_sigma(outline_sigma, "outline_sigma")
     _require_contrast(data)
+    estimate = _Estimate(data, pixel_size)
+    if spot_sigma is None:
+        spot_sigma = estimate.sigma("spot_sigma", SPOT_SIGMA_PER_RADIUS, 2.0)
+    if outline_sigma is None:
+        outline_sigma = estimate.sigma("outline_sigma", OUTLINE_SIGMA_PER_RADIUS, 2.0, high=6.0)
+    spot = axis_sigmas(spot_sigma, data.ndim, pixel_size)
+    outline = axis_sigmas(outline_sigma, data.ndim, pixel_size)
     if choose_backend(backend) == "clesperanto":
         return relabel_consecutive(_voronoi_otsu_clesperanto(data, spot, outline))
     outlined = smooth(data, outline)
     spotted = outlined if spot == outline else smooth(data, spot)
-    foreground = outlined > threshold_value(outlined, "otsu")
+    foreground = outlined > foreground_threshold(data, outlined, outline, "otsu")
     markers = _local_maxima(spotted, foreground)
     return relabel_consecutive(_flood_markers(markers, foreground))
 
@@ -271,8 +376,9 @@ def threshold_labeling(
     image: Image,
     method: Literal["otsu", "li", "triangle", "yen", "manual"] = "otsu",
     threshold: float | None = None,
-    sigma: Annotated[float, Ge(0)] = 1.0,
+    sigma: Annotated[float, Ge(0)] | None = None,
     dark_objects: bool = False,
+    min_size: Annotated[int, Ge(1)] | None = None,
     pixel_size: PixelSize | None = None,
 ) -> Labels:
     """Segment by a global intensity threshold, then label connected regions.
@@ -290,10 +396,14 @@ def threshold_labeling(
         background), "yen", or "manual" (use ``threshold``).
     threshold : float, optional
         Threshold in image intensity units; required with method "manual" and only then.
-    sigma : float
-        Gaussian blur before thresholding, in pixels; 0 for none.
+    sigma : float, optional
+        Gaussian blur before thresholding, in pixels; 0 for none. When left out, a fifth of
+        the object radius estimated from the image (1 to 4 px; 1 if none can be measured).
     dark_objects : bool
         True when the objects are darker than the background (pixels below the threshold).
+    min_size : int, optional
+        Smallest region kept, in pixels (voxels); smaller ones are noise. When left out, 15 %
+        of the area of the small objects estimated from the image.
 
     Returns
     -------
@@ -301,7 +411,10 @@ def threshold_labeling(
         Connected regions (8-connected in 2D, 26 in 3D) labelled 1..N.
     """
     data = check_image(image)
-    sigmas = axis_sigmas(check_sigma(sigma, "sigma"), data.ndim, pixel_size)
+    if sigma is not None:
+        check_sigma(sigma, "sigma")
+    if min_size is not None and min_size < 1:
+        raise InputError(f"min_size must be >= 1 pixel, got {min_size}")
     if method == "manual":
         if threshold is None:
             raise InputError("method 'manual' needs a threshold value (in intensity units)")
@@ -313,12 +426,20 @@ def threshold_labeling(
             f"a threshold value was given with method {method!r}; use method 'manual' to set "
             "it yourself, or leave threshold out"
         )
+    if method != "manual":
+        _require_contrast(data)
+    estimate = _Estimate(data, pixel_size, dark_objects=dark_objects)
+    if sigma is None:
+        sigma = estimate.sigma("sigma", SMOOTH_SIGMA_PER_RADIUS, 1.0, high=4.0)
+    if min_size is None:
+        min_size = estimate.min_size(data.ndim, pixel_size)
+    sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(data, sigmas)
     if method != "manual":
-        value = threshold_value(blurred, method)
+        value = foreground_threshold(data, blurred, sigmas, method, dark_objects=dark_objects)
     mask = blurred < value if dark_objects else blurred > value
     labels, _ = ndi.label(mask, structure=ndi.generate_binary_structure(data.ndim, data.ndim))
-    return labels.astype(np.int32, copy=False)
+    return relabel_consecutive(_drop_small(labels, int(min_size)))
 
 
 def _spot_markers(spots: pd.DataFrame, shape: tuple[int, ...], mask: np.ndarray) -> np.ndarray:
@@ -345,9 +466,10 @@ def seeded_watershed(
     seeds: Literal["distance", "spots"] = "distance",
     spots: Table | None = None,
     method: ThresholdMethod = "otsu",
-    sigma: Annotated[float, Ge(0)] = 1.0,
-    min_distance: Annotated[int, Ge(1)] = 5,
-    spot_sigma: Annotated[float, Gt(0)] = 3.0,
+    sigma: Annotated[float, Ge(0)] | None = None,
+    min_distance: Annotated[int, Ge(1)] | None = None,
+    spot_sigma: Annotated[float, Gt(0)] | None = None,
+    min_size: Annotated[int, Ge(1)] | None = None,
     pixel_size: PixelSize | None = None,
 ) -> Labels:
     """Split touching objects by a watershed grown from one seed per object.
@@ -370,13 +492,18 @@ def seeded_watershed(
         with seeds "spots". Detected from the image when left out.
     method : str
         Threshold method for the foreground: "otsu", "li", "triangle" or "yen".
-    sigma : float
-        Gaussian blur before thresholding, in pixels; 0 for none.
-    min_distance : int
-        Smallest distance between two seeds, in pixels. About the radius of the smallest
-        object.
-    spot_sigma : float
-        Width of the spot detector in pixels when seeds are detected (about radius / 1.4).
+    sigma : float, optional
+        Gaussian blur before thresholding, in pixels; 0 for none. When left out, a fifth of
+        the object radius estimated from the image (1 to 4 px; 1 if none can be measured).
+    min_distance : int, optional
+        Smallest distance between two seeds, in pixels. When left out, half the radius of the
+        small objects estimated from the image (5 if none can be measured).
+    spot_sigma : float, optional
+        Width of the spot detector in pixels when seeds are detected; when left out, the
+        estimated radius / sqrt(2) (3 if none can be measured).
+    min_size : int, optional
+        Smallest object kept, in pixels (voxels); when left out, 15 % of the area of the small
+        objects estimated from the image.
 
     Returns
     -------
@@ -384,15 +511,34 @@ def seeded_watershed(
         Instance labels 1..N; foreground regions without a seed keep a label of their own.
     """
     data = check_image(image)
-    sigmas = axis_sigmas(check_sigma(sigma, "sigma"), data.ndim, pixel_size)
+    if sigma is not None:
+        check_sigma(sigma, "sigma")
+    if spot_sigma is not None:
+        check_sigma(spot_sigma, "spot_sigma", allow_zero=False)
     if seeds not in ("distance", "spots"):
         raise InputError(f"seeds must be 'distance' or 'spots', got {seeds!r}")
     if spots is not None and seeds != "spots":
         raise InputError("a spots table was given: set seeds to 'spots' to use it")
-    if min_distance < 1:
+    if min_distance is not None and min_distance < 1:
         raise InputError(f"min_distance must be >= 1 pixel, got {min_distance}")
+    if min_size is not None and min_size < 1:
+        raise InputError(f"min_size must be >= 1 pixel, got {min_size}")
+    _require_contrast(data)
+    estimate = _Estimate(data, pixel_size)
+    if sigma is None:
+        sigma = estimate.sigma("sigma", SMOOTH_SIGMA_PER_RADIUS, 1.0, high=4.0)
+    if min_distance is None:
+        scale = estimate.scale
+        min_distance = 5 if scale is None else max(
+            1, round(SEED_DISTANCE_PER_RADIUS * scale["radius_low"]))
+        record_choice("min_distance", min_distance, describe(scale))
+    if seeds == "spots" and spots is None and spot_sigma is None:
+        spot_sigma = estimate.sigma("spot_sigma", 1 / math.sqrt(data.ndim), 3.0, high=24.0)
+    if min_size is None:
+        min_size = estimate.min_size(data.ndim, pixel_size)
+    sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(data, sigmas)
-    mask = blurred > threshold_value(blurred, method)
+    mask = blurred > foreground_threshold(data, blurred, sigmas, method)
     footprint = np.ones((2 * int(min_distance) + 1,) * data.ndim, dtype=bool)
     if seeds == "distance":
         spacing = (
@@ -413,8 +559,7 @@ def seeded_watershed(
         if spots is not None:
             markers = _spot_markers(spots, data.shape, mask)
         else:
-            spot_sigmas = axis_sigmas(check_sigma(spot_sigma, "spot_sigma", allow_zero=False),
-                                      data.ndim, pixel_size)
+            spot_sigmas = axis_sigmas(float(spot_sigma or 3.0), data.ndim, pixel_size)
             response = -ndi.gaussian_laplace(data, spot_sigmas, mode="nearest")
             peaks = peak_local_max(
                 response, footprint=footprint, labels=mask.astype(np.int32),
@@ -427,7 +572,7 @@ def seeded_watershed(
     orphans, n_orphans = ndi.label(mask & (labels == 0))
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
-    return relabel_consecutive(labels)
+    return relabel_consecutive(_drop_small(labels, int(min_size)))
 
 
 # -- label clean-up tools -------------------------------------------------------------------
@@ -561,3 +706,214 @@ def relabel_sequential(labels: Labels) -> Labels:
     """
     check_labels(labels)
     return relabel_consecutive(labels)
+
+
+# -- the segmenter that picks its method --------------------------------------------------------
+
+CLUMP_AREA_RATIO = 1.3  # a region this many times a large object's area may hold several
+UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
+SegmentMethod = Literal["auto", "threshold", "watershed", "voronoi_otsu", "background_removal"]
+
+
+def _object_area(radius: float, ndim: int, pixel_size: PixelSize | None) -> float:
+    """Area (2D) or volume (3D, in voxels) of a round object of ``radius`` X-pixels."""
+    if ndim == 2:
+        return math.pi * radius * radius
+    ratio = 1.0
+    if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == 3:
+        sp = check_spacing(pixel_size.spacing, 3)
+        ratio = (sp[-1] / sp[0]) * (sp[-1] / sp[1])
+    return 4 / 3 * math.pi * radius**3 * ratio
+
+
+def estimate_background(data: np.ndarray, radius: float) -> np.ndarray:
+    """A smooth background under objects of ``radius`` px: a grey opening, then a blur.
+
+    The opening (erosion then dilation with a box about three radii wide) removes every bright
+    structure narrower than the box, objects included, and keeps the slowly varying
+    background; it runs on a block-averaged copy so that its cost does not grow with the
+    object size, and the result is blurred and brought back to full size.
+    """
+    from tools.scale import _downsample
+
+    factor = max(1, int(radius // 4))
+    factors = tuple(min(factor, max(1, n // 16)) for n in data.shape)
+    small = _downsample(data.astype(np.float32, copy=False), factors)
+    size = [max(3, math.ceil(3 * radius / f) | 1) for f in factors]
+    background = ndi.grey_opening(small, size=size, mode="nearest")
+    background = ndi.gaussian_filter(background, [s / 2 for s in size], mode="nearest")
+    zoom = [n / m for n, m in zip(data.shape, small.shape, strict=True)]
+    full = ndi.zoom(background, zoom, order=1, mode="nearest", grid_mode=True)
+    out = np.empty(data.shape, dtype=np.float32)
+    crop = tuple(slice(0, min(a, b)) for a, b in zip(full.shape, data.shape, strict=True))
+    out[...] = np.pad(full[crop], [(0, n - c.stop) for n, c in zip(data.shape, crop,
+                                                                     strict=True)], mode="edge")
+    return out
+
+
+def _split_by_distance(
+    mask: np.ndarray, min_distance: int, pixel_size: PixelSize | None,
+    seed_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Watershed of the distance to the background from its maxima: touching round shapes.
+
+    Seeds are taken only inside ``seed_mask`` when given; regions without seeds stay whole.
+    """
+    spacing = (
+        check_spacing(pixel_size.spacing, mask.ndim)
+        if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == mask.ndim
+        else None
+    )
+    relief = ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+    relief = smooth(relief, axis_sigmas(1.0, mask.ndim, pixel_size))
+    footprint = np.ones((2 * int(min_distance) + 1,) * mask.ndim, dtype=bool)
+    where = mask if seed_mask is None else seed_mask
+    peaks = peak_local_max(relief, footprint=footprint, labels=where.astype(np.int32),
+                           exclude_border=False)
+    markers = np.zeros(mask.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    return _flood_markers(markers, mask) if len(peaks) else ndi.label(mask)[0]
+
+
+@tool(category="segment")
+def segment_objects(
+    image: Image,
+    method: SegmentMethod = "auto",
+    radius: Annotated[float, Gt(0)] | None = None,
+    dark_objects: bool = False,
+    pixel_size: PixelSize | None = None,
+) -> Labels:
+    """Segment and count objects with a method chosen to fit the image (the simplest call).
+
+    Measures the objects' size (:func:`tools.scale.estimate_object_scale`) unless ``radius``
+    is given, then picks: on an uneven background, the background is removed first (a grey
+    opening wider than the objects); regions far larger than one object mean touching
+    objects, which are split by a watershed of the distance to the background; otherwise a
+    threshold and connected regions are enough. Smoothing and the smallest object kept follow
+    the object size. The method used and why are recorded with the result.
+
+    Parameters
+    ----------
+    image : Image
+        Grey image, 2D or 3D: bright objects on a darker background unless ``dark_objects``.
+    method : str
+        "auto" picks as described; "threshold", "watershed" or "voronoi_otsu" force a
+        segmenter; "background_removal" removes the background, then picks threshold or
+        watershed.
+    radius : float, optional
+        Typical object radius in pixels, if known; estimated from the image when left out.
+    dark_objects : bool
+        True for dark objects on a bright background.
+
+    Returns
+    -------
+    Labels
+        Instance labels (0 background, 1..N objects), int32, same shape as the image.
+
+    Notes
+    -----
+    The rules, measured on the blob-count benchmark and the scale sweep: a threshold alone is
+    exact on separated objects at every size and merges touching ones; the distance watershed
+    splits touching round objects but over-splits ragged ones, so it runs only when a region
+    is more than 1.3 times the area of a large object (75th percentile of the radii); a
+    background whose range exceeds a fifth of the objects' contrast makes a global threshold
+    cut objects in two or join them to the background.
+
+    References
+    ----------
+    .. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans.
+       Systems, Man, and Cybernetics 9(1):62-66, 1979. doi:10.1109/TSMC.1979.4310076
+    .. [2] L. Vincent and P. Soille, "Watersheds in digital spaces: an efficient algorithm
+       based on immersion simulations", IEEE Trans. PAMI 13(6):583-598, 1991.
+    .. [3] S. R. Sternberg, "Biomedical image processing", Computer 16(1):22-34, 1983
+       (rolling-ball background subtraction).
+
+    Examples
+    --------
+    >>> from tools.synthetic import blobs
+    >>> b = blobs(25, radius=(5.0, 8.0), seed=3)
+    >>> int(segment_objects(b.image).max())
+    25
+    """
+    data = check_image(image)
+    methods = ("auto", "threshold", "watershed", "voronoi_otsu", "background_removal")
+    if method not in methods:
+        raise InputError(f"method must be one of {', '.join(methods)}; got {method!r}")
+    if radius is not None and (not np.isfinite(radius) or radius <= 0):
+        raise InputError(f"radius must be > 0 pixels, got {radius}")
+    _require_contrast(data)
+    if dark_objects:
+        data = float(data.max()) - data + float(data.min())
+    if radius is not None:
+        scale = {"radius": float(radius), "radius_low": float(radius),
+                 "radius_high": float(radius), "sure": True, "reason": "given"}
+        why_size = f"given radius {radius:g} px"
+    else:
+        found = radius_from_image(data, pixel_size)
+        scale = dict(found) if found is not None else None
+        why_size = describe(found)
+        if scale is not None:
+            record_choice("radius", round(scale["radius"], 2), why_size)
+    if method == "voronoi_otsu":
+        record_choice("method", "voronoi_otsu", "asked for")
+        spot = 2.0 if scale is None else float(np.clip(SPOT_SIGMA_PER_RADIUS * scale["radius"],
+                                                       1.0, 16.0))
+        outline = 2.0 if scale is None else float(
+            np.clip(OUTLINE_SIGMA_PER_RADIUS * scale["radius"], 1.0, 6.0))
+        return voronoi_otsu_labeling(data, spot_sigma=spot, outline_sigma=outline,
+                                     pixel_size=pixel_size)
+    r = 3.0 if scale is None else scale["radius"]
+    r_low = 3.0 if scale is None else scale["radius_low"]
+    r_high = 3.0 if scale is None else scale["radius_high"]
+    reasons = []
+    work = data
+    if method in ("auto", "background_removal"):
+        background = estimate_background(data, r_high)
+        step = max(1, background.size // 500_000)
+        low_bg, high_bg = np.percentile(background.ravel()[::step], [5, 95])
+        top = float(np.percentile(data.ravel()[:: max(1, data.size // 500_000)], 99.5))
+        unevenness = (high_bg - low_bg) / max(top - low_bg, 1e-12)
+        if method == "background_removal" or unevenness > UNEVEN_BACKGROUND:
+            work = data - background
+            reasons.append(
+                f"background removed (it varies by {100 * unevenness:.0f} % of the objects' "
+                "contrast)" if method == "auto" else "background removed (asked for)")
+    sigma = 1.0 if scale is None else float(np.clip(SMOOTH_SIGMA_PER_RADIUS * r, 1.0, 4.0))
+    sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
+    blurred = smooth(work, sigmas)
+    mask = blurred > foreground_threshold(work, blurred, sigmas, "otsu")
+    if work is not data:
+        mask = ndi.binary_fill_holes(mask)
+    full = ndi.generate_binary_structure(data.ndim, data.ndim)
+    regions, _ = ndi.label(mask, structure=full)
+    sizes = np.bincount(regions.ravel())[1:]
+    large = _object_area(r_high, data.ndim, pixel_size)
+    is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
+    n_clumps = int(is_clump.sum())
+    split = method == "watershed" or (method != "threshold" and n_clumps > 0)
+    if method == "threshold":
+        reasons.append("threshold (asked for)")
+    elif method == "watershed":
+        reasons.append("watershed (asked for)")
+    elif split:
+        reasons.append(f"{n_clumps} region{'s' if n_clumps != 1 else ''} larger than "
+                       f"{CLUMP_AREA_RATIO:g} objects: touching objects, split there by a "
+                       "distance watershed")
+    else:
+        reasons.append("objects are apart: a threshold is enough")
+    if split:
+        min_distance = max(1, round(SEED_DISTANCE_PER_RADIUS * r_low))
+        # Only the large regions are split: a single object's noisy outline can seed two.
+        seed_mask = None if method == "watershed" else is_clump[regions]
+        labels = _split_by_distance(mask, min_distance, pixel_size, seed_mask)
+        chosen = "watershed"
+    else:
+        labels = regions
+        chosen = "threshold"
+    if work is not data:
+        chosen = f"background_removal+{chosen}"
+    min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
+    record_choice("method", chosen, "; ".join(reasons) + f" ({why_size})")
+    record_choice("sigma", round(sigma, 2), why_size)
+    record_choice("min_size", min_size, why_size)
+    return relabel_consecutive(_drop_small(labels, min_size))
