@@ -275,6 +275,12 @@ def filter_tiled(
     if wants_pixel_size:
         values["pixel_size"] = pixel_size
     depth = filter_depth(filter_name, values, data.ndim, pixel_size if wants_pixel_size else None)
+    tile = _tile_shape(tile_size, data.ndim)
+    if any(n <= d for n, d in zip(data.shape, depth, strict=True)) or all(
+            n <= t for n, t in zip(data.shape, tile, strict=True)):
+        # One tile, or an axis shorter than the filter's reach: the whole image at once is
+        # the exact answer (and dask cannot lend a margin wider than the array).
+        return np.asarray(target.func(data, **values), dtype=np.float32)
     return map_tiled(target.func, data, depth=depth, tile_size=tile_size, **values)
 
 
@@ -463,10 +469,11 @@ def _stardist_big(
         block.append(b)
         min_overlap.append(min(overlap, b // 4) // div * div)  # objects below this stay whole
         context.append(min(math.ceil(reach / div) * div, b // 4 // div * div))
-    labels, _ = net.predict_instances_big(
-        normalized, axes="YX", block_size=block, min_overlap=min_overlap, context=context,
-        show_progress=False,
-    )
+    with sd.quiet_output():
+        labels, _ = net.predict_instances_big(
+            normalized, axes="YX", block_size=block, min_overlap=min_overlap, context=context,
+            show_progress=False,
+        )
     return np.asarray(labels, dtype=np.int32)
 
 
@@ -476,8 +483,8 @@ def segment_tiled(
     method: Literal["voronoi_otsu", "stardist"] = "voronoi_otsu",
     tile_size: Annotated[int, Ge(64)] = DEFAULT_TILE,
     overlap: Annotated[int, Ge(0)] = 64,
-    spot_sigma: Annotated[float, Ge(0)] = 2.0,
-    outline_sigma: Annotated[float, Ge(0)] = 2.0,
+    spot_sigma: Annotated[float, Ge(0)] | None = None,
+    outline_sigma: Annotated[float, Ge(0)] | None = None,
 ) -> Labels:
     """Segment nuclei in a very large image tile by tile, with labels stitched across tiles.
 
@@ -497,10 +504,12 @@ def segment_tiled(
         Side of a tile in pixels. Smaller uses less memory.
     overlap : int
         Margin around each tile, in pixels; must be larger than the largest object's diameter.
-    spot_sigma : float
-        voronoi_otsu only: blur before finding object centres, in pixels.
-    outline_sigma : float
-        voronoi_otsu only: blur before thresholding, in pixels.
+    spot_sigma : float, optional
+        voronoi_otsu only: blur before finding object centres, in pixels; when left out, half
+        the object radius estimated from the image (as voronoi_otsu_labeling).
+    outline_sigma : float, optional
+        voronoi_otsu only: blur before thresholding, in pixels; when left out, a quarter of
+        the estimated radius (at least 1).
 
     Returns
     -------
@@ -508,10 +517,43 @@ def segment_tiled(
         Instance labels (0 background, 1..N objects), int32, same shape as the image.
     """
     data = check_image(image)
+    if method not in ("voronoi_otsu", "stardist"):
+        raise InputError(f"method must be 'voronoi_otsu' or 'stardist', got {method!r}")
     if method == "stardist":
+        if data.ndim == 2 and all(n <= t for n, t in zip(data.shape, _tile_shape(
+                tile_size, 2), strict=True)):
+            from tools.stardist_segment import stardist_segment
+
+            return stardist_segment(data)  # one tile: the whole-image prediction is exact
+        if float(data.min()) == float(data.max()):
+            raise InputError("image is constant: there is nothing to segment")
         return _stardist_big(data, tile_size=tile_size, overlap=overlap, model="bundled")
-    threshold = _otsu_of_smoothed(data, outline_sigma, tile_size)
+    from tools.segment import (
+        OUTLINE_SIGMA_PER_RADIUS,
+        SPOT_SIGMA_PER_RADIUS,
+        _Estimate,
+        check_sigma,
+        voronoi_otsu_labeling,
+    )
+
+    for name, value in (("spot_sigma", spot_sigma), ("outline_sigma", outline_sigma)):
+        if value is not None:
+            check_sigma(value, name)
+    if float(data.min()) == float(data.max()):
+        raise InputError("image is constant: there is nothing to segment")
+    estimate = _Estimate(data, None)
+    if spot_sigma is None:
+        spot_sigma = estimate.sigma("spot_sigma", SPOT_SIGMA_PER_RADIUS, 2.0)
+    if outline_sigma is None:
+        outline_sigma = estimate.sigma("outline_sigma", OUTLINE_SIGMA_PER_RADIUS, 2.0, high=6.0)
     reach = int(GAUSSIAN_TRUNCATE * max(spot_sigma, outline_sigma) + 0.5)
+    if min(data.shape) <= 2 * reach + 1 or data.size <= int(np.prod(
+            _tile_shape(tile_size, data.ndim))):
+        # Smaller than one tile, or than the blur's reach along some axis (a 1-pixel-high
+        # strip, a 3-plane stack): tiles add nothing, the whole-image method is exact.
+        return voronoi_otsu_labeling(data, spot_sigma=spot_sigma, outline_sigma=outline_sigma,
+                                     backend="skimage")
+    threshold = _otsu_of_smoothed(data, outline_sigma, tile_size)
     labels = label_tiled(
         lambda block: _voronoi_otsu_block(
             block, threshold=threshold, spot_sigma=spot_sigma, outline_sigma=outline_sigma
