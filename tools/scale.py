@@ -363,7 +363,10 @@ def estimate_object_scale(
     if high <= low:
         return _unsure("no contrast: the image is constant")
     sqrt_d = math.sqrt(ndim)
-    sigma_lo, sigma_hi = min_radius / sqrt_d, top / sqrt_d
+    # A Gaussian derivative narrower than half a pixel along some axis (Z of an anisotropic
+    # stack) is a bare pixel difference and answers every edge: start where all axes resolve.
+    sigma_lo = max(min_radius / sqrt_d, 0.5 * float(spacing.max() / spacing[-1]))
+    sigma_hi = max(top / sqrt_d, sigma_lo * _SCALE_RATIO ** 2)
     count = 1 + max(2, math.ceil(math.log(sigma_hi / sigma_lo) / math.log(_SCALE_RATIO)))
     sigmas = sigma_lo * _SCALE_RATIO ** np.arange(count)
     found_pos, found_sigma, found_strength = [], [], []

@@ -522,9 +522,15 @@ def segment_tiled(
     if method == "stardist":
         if data.ndim == 2 and all(n <= t for n, t in zip(data.shape, _tile_shape(
                 tile_size, 2), strict=True)):
-            from tools.stardist_segment import stardist_segment
+            import importlib
 
-            return stardist_segment(data)  # one tile: the whole-image prediction is exact
+            try:
+                sd = importlib.import_module("tools.stardist_segment")
+            except ImportError:
+                raise InputError(
+                    "StarDist is not available in this installation; use "
+                    "method='voronoi_otsu'") from None
+            return sd.stardist_segment(data)  # one tile: the whole-image prediction is exact
         if float(data.min()) == float(data.max()):
             raise InputError("image is constant: there is nothing to segment")
         return _stardist_big(data, tile_size=tile_size, overlap=overlap, model="bundled")
