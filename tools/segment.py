@@ -54,6 +54,7 @@ SPOT_SIGMA_PER_RADIUS = 0.5  # voronoi-Otsu seeds: one maximum per object, not p
 OUTLINE_SIGMA_PER_RADIUS = 0.25  # voronoi-Otsu outline: noise gone, outline kept
 SMOOTH_SIGMA_PER_RADIUS = 0.2  # threshold/watershed blur
 SEED_DISTANCE_PER_RADIUS = 0.5  # watershed seeds: closer maxima are one object
+WATERSHED_SEED_DISTANCE_PER_RADIUS = 0.8  # seeded_watershed on its own: every region is split
 SEED_DEPTH_PER_RADIUS = 0.5  # watershed seeds lie at least this deep inside the foreground
 MIN_AREA_FRACTION = 0.15  # smallest object kept: this fraction of the small objects' area
 
@@ -108,6 +109,18 @@ def _drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     if min_size <= 1:
         return labels
     return _keep_labels(labels, np.bincount(labels.ravel()) >= min_size)
+
+
+def _drop_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
+    """The foreground without connected regions smaller than ``min_size`` (noise specks).
+
+    Applied before objects are split, so a split never loses the pieces of a large object.
+    """
+    if min_size <= 1:
+        return mask
+    full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
+    regions, _ = ndi.label(mask, structure=full)
+    return (np.bincount(regions.ravel()) >= min_size)[regions] & mask
 
 
 def axis_sigmas(
@@ -320,6 +333,7 @@ def voronoi_otsu_labeling(
     spot_sigma: Annotated[float, Ge(0)] | None = None,
     outline_sigma: Annotated[float, Ge(0)] | None = None,
     backend: Literal["auto", "skimage", "clesperanto"] = "auto",
+    min_size: Annotated[int, Ge(1)] | None = None,
     pixel_size: PixelSize | None = None,
 ) -> Labels:
     """Label touching round objects such as nuclei: Otsu threshold split by Voronoi regions.
@@ -344,6 +358,9 @@ def voronoi_otsu_labeling(
     backend : str
         "auto" runs clEsperanto (OpenCL) when a GPU is present and scikit-image otherwise;
         "skimage" or "clesperanto" force one. On a CPU clEsperanto is much slower.
+    min_size : int, optional
+        Smallest object kept, in pixels (voxels); when left out, 15 % of the area of the small
+        objects estimated from the image (1 if none can be measured).
 
     Returns
     -------
@@ -363,11 +380,17 @@ def voronoi_otsu_labeling(
         outline_sigma = estimate.sigma("outline_sigma", OUTLINE_SIGMA_PER_RADIUS, 2.0, high=6.0)
     spot = axis_sigmas(spot_sigma, data.ndim, pixel_size)
     outline = axis_sigmas(outline_sigma, data.ndim, pixel_size)
+    if min_size is not None and min_size < 1:
+        raise InputError(f"min_size must be >= 1 pixel, got {min_size}")
+    if min_size is None:
+        min_size = estimate.min_size(data.ndim, pixel_size)
     if choose_backend(backend) == "clesperanto":
-        return relabel_consecutive(_voronoi_otsu_clesperanto(data, spot, outline))
+        labels = _voronoi_otsu_clesperanto(data, spot, outline)
+        return relabel_consecutive(_drop_small(labels, int(min_size)))
     outlined = smooth(data, outline)
     spotted = outlined if spot == outline else smooth(data, spot)
     foreground = outlined > foreground_threshold(data, outlined, outline, "otsu")
+    foreground = _drop_specks(foreground, int(min_size))
     markers = _local_maxima(spotted, foreground)
     return relabel_consecutive(_flood_markers(markers, foreground))
 
@@ -498,8 +521,8 @@ def seeded_watershed(
         Gaussian blur before thresholding, in pixels; 0 for none. When left out, a fifth of
         the object radius estimated from the image (1 to 2 px; 1 if none can be measured).
     min_distance : int, optional
-        Smallest distance between two seeds, in pixels. When left out, half the radius of the
-        small objects estimated from the image (5 if none can be measured).
+        Smallest distance between two seeds, in pixels. When left out, 0.8 times the radius of
+        the small objects estimated from the image (at least 2; 5 if none can be measured).
     spot_sigma : float, optional
         Width of the spot detector in pixels when seeds are detected; when left out, the
         estimated radius / sqrt(2) (3 if none can be measured).
@@ -531,8 +554,9 @@ def seeded_watershed(
         sigma = estimate.sigma("sigma", SMOOTH_SIGMA_PER_RADIUS, 1.0, high=2.0)
     if min_distance is None:
         scale = estimate.scale
+        # Alone (no clump test as in segment_objects) the seeds must be further apart.
         min_distance = 5 if scale is None else max(
-            1, round(SEED_DISTANCE_PER_RADIUS * scale["radius_low"]))
+            2, round(WATERSHED_SEED_DISTANCE_PER_RADIUS * scale["radius_low"]))
         record_choice("min_distance", min_distance, describe(scale))
     if seeds == "spots" and spots is None and spot_sigma is None:
         spot_sigma = estimate.sigma("spot_sigma", 1 / math.sqrt(data.ndim), 3.0, high=24.0)
@@ -540,7 +564,8 @@ def seeded_watershed(
         min_size = estimate.min_size(data.ndim, pixel_size)
     sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(data, sigmas)
-    mask = blurred > foreground_threshold(data, blurred, sigmas, method)
+    mask = _drop_specks(blurred > foreground_threshold(data, blurred, sigmas, method),
+                        int(min_size))
     footprint = np.ones((2 * int(min_distance) + 1,) * data.ndim, dtype=bool)
     if seeds == "distance":
         spacing = (
@@ -558,8 +583,7 @@ def seeded_watershed(
             relief, footprint=footprint, labels=mask.astype(np.int32), exclude_border=False,
             threshold_abs=depth,
         )
-        markers = np.zeros(data.shape, dtype=np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+        markers = _peak_markers(peaks, data.shape)
         relief = -relief
     else:
         if spots is not None:
@@ -578,7 +602,7 @@ def seeded_watershed(
     orphans, n_orphans = ndi.label(mask & (labels == 0))
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
-    return relabel_consecutive(_drop_small(labels, int(min_size)))
+    return relabel_consecutive(labels)
 
 
 # -- label clean-up tools -------------------------------------------------------------------
@@ -757,6 +781,14 @@ def estimate_background(data: np.ndarray, radius: float) -> np.ndarray:
     return out
 
 
+def _peak_markers(peaks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """One marker per group of touching peaks: the flat top of a distance map is one seed."""
+    spots = np.zeros(shape, dtype=bool)
+    spots[tuple(peaks.T)] = True
+    markers, _ = ndi.label(spots, structure=ndi.generate_binary_structure(len(shape), len(shape)))
+    return markers.astype(np.int32, copy=False)
+
+
 def _split_by_distance(
     mask: np.ndarray, min_distance: int, pixel_size: PixelSize | None,
     seed_mask: np.ndarray | None = None, min_depth: float = 0.0,
@@ -778,8 +810,7 @@ def _split_by_distance(
     where = mask if seed_mask is None else seed_mask
     peaks = peak_local_max(relief, footprint=footprint, labels=where.astype(np.int32),
                            exclude_border=False, threshold_abs=min_depth)
-    markers = np.zeros(mask.shape, dtype=np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    markers = _peak_markers(peaks, mask.shape)
     return _flood_markers(markers, mask) if len(peaks) else ndi.label(mask)[0]
 
 
@@ -890,7 +921,8 @@ def segment_objects(
     sigma = 1.0 if scale is None else float(np.clip(SMOOTH_SIGMA_PER_RADIUS * r, 1.0, 2.0))
     sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(work, sigmas)
-    mask = blurred > foreground_threshold(work, blurred, sigmas, "otsu")
+    min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
+    mask = _drop_specks(blurred > foreground_threshold(work, blurred, sigmas, "otsu"), min_size)
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
     full = ndi.generate_binary_structure(data.ndim, data.ndim)
@@ -922,8 +954,7 @@ def segment_objects(
         chosen = "threshold"
     if work is not data:
         chosen = f"background_removal+{chosen}"
-    min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
     record_choice("method", chosen, "; ".join(reasons) + f" ({why_size})")
     record_choice("sigma", round(sigma, 2), why_size)
     record_choice("min_size", min_size, why_size)
-    return relabel_consecutive(_drop_small(labels, min_size))
+    return relabel_consecutive(labels)
