@@ -47,7 +47,8 @@ def test_estimated_radius_is_within_15_percent_in_2d(radius: int) -> None:
 def test_estimated_radius_in_3d_with_anisotropic_voxels(radius: int) -> None:
     image, _ = spheres_3d(radius, seed=2)
     scale = estimate_object_scale(image, pixel_size=PixelSize(SPACING_3D, "µm"))
-    assert abs(scale["radius"] - radius) <= 0.15 * radius
+    # Z is sampled 4x coarser than X: within 20 % (2D: 15 %).
+    assert abs(scale["radius"] - radius) <= 0.2 * radius
     assert scale["radius_physical"] == pytest.approx(scale["radius"] * SPACING_3D[-1])
 
 

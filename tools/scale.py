@@ -12,7 +12,7 @@ maxima of the response over position and scale give each object's centre and rad
 a band-pass filter: a smooth uneven background, which changes slowly compared to the objects,
 adds almost nothing to it, and noise is averaged out at the object's own scale. Responses at
 wide scales are computed on a block-averaged copy of the image (a pyramid), so the cost is about
-that of two full-size filters; images above about 0.6 megapixels are measured on four crops.
+that of two full-size filters; images above 0.3 megapixels are measured on four crops.
 
 Chosen by measurement against two alternatives on the scale sweep (``evals/toolbench/scale.py``,
 generated discs of radius 3-30 px with known radius): the equivalent radius of the components
@@ -39,7 +39,7 @@ from tools.registry import tool
 from tools.types import Image, PixelSize
 
 _SCALE_RATIO = 2 ** 0.25  # four scales per octave: radius steps of 19 %
-_CROP_PIXELS = 600_000  # larger images are measured on crops (speed, not accuracy)
+_CROP_PIXELS = 300_000  # larger images are measured on crops (speed, not accuracy)
 _MIN_GRID_SIGMA = 1.5  # pyramid: each scale is filtered at a width of 1.5-3 grid pixels
 _NOISE_MADS = 5.0  # a response must stand this many robust SDs above the noise
 _MIN_CONTRAST = 0.05  # ... and be at least 5 % of the image's intensity range
@@ -311,8 +311,9 @@ def estimate_object_scale(
     at ``sigma = r / sqrt(d)`` (Lindeberg 1998). Scales are four per octave from
     ``min_radius`` to ``max_radius``; wide scales are filtered on block-averaged copies of the
     image. Maxima must exceed five robust noise SDs of their scale's response, 5 % of the
-    image's intensity range, and half the strong objects' response (90th percentile); a maximum inside a
-    stronger one's radius (rim, texture) is dropped. Images above 0.6 megapixels are measured
+    image's intensity range, and half the strong objects' response (90th percentile); a
+    maximum inside a stronger one's radius (rim, texture) is dropped, and so is one at the
+    finest scale (pixel grain). Images above 0.3 megapixels are measured
     on four (3D: eight) evenly spread crops. Objects bigger than an eighth of the image are
     not measured.
 

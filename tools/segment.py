@@ -50,7 +50,7 @@ def check_sigma(value: float, name: str, *, allow_zero: bool = True) -> float:
 
 # How the defaults follow the objects' radius r (X-pixels), measured on evals/toolbench/scale.py
 # (discs of radius 3-30 px, apart and touching) and the blob-count benchmark.
-SPOT_SIGMA_PER_RADIUS = 0.5  # voronoi-Otsu seeds: one maximum per object, not per texture grain
+SPOT_SIGMA_PER_RADIUS = 0.4  # voronoi-Otsu seeds: one maximum per object, not per texture grain
 OUTLINE_SIGMA_PER_RADIUS = 0.25  # voronoi-Otsu outline: noise gone, outline kept
 SMOOTH_SIGMA_PER_RADIUS = 0.2  # threshold/watershed blur
 SEED_DISTANCE_PER_RADIUS = 0.5  # watershed seeds: closer maxima are one object
@@ -350,7 +350,7 @@ def voronoi_otsu_labeling(
         Fluorescence image, 2D or 3D, bright objects on a dark background.
     spot_sigma : float, optional
         Blur before finding object centres, in pixels. Larger merges nearby objects; smaller
-        splits large objects. When left out, half the object radius estimated from the image
+        splits large objects. When left out, 0.4 times the object radius estimated from the image
         (:func:`tools.scale.estimate_object_scale`); 2 if no object can be measured.
     outline_sigma : float, optional
         Blur before thresholding, in pixels. Larger gives smoother outlines. When left out, a
@@ -795,23 +795,37 @@ def _split_by_distance(
 ) -> np.ndarray:
     """Watershed of the distance to the background from its maxima: touching round shapes.
 
-    Seeds are taken only inside ``seed_mask`` when given, and only where the distance to the
-    background is at least ``min_depth`` (a bump of a noisy outline is not an object);
-    regions without seeds stay whole.
+    Seeds are taken only inside ``seed_mask`` when given (region by region, so the distance
+    map is computed only there), and only where the distance to the background is at least
+    ``min_depth`` (a bump of a noisy outline is not an object); regions without seeds stay
+    whole.
     """
     spacing = (
         check_spacing(pixel_size.spacing, mask.ndim)
         if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == mask.ndim
         else None
     )
-    relief = ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
-    relief = smooth(relief, axis_sigmas(1.0, mask.ndim, pixel_size))
     footprint = np.ones((2 * int(min_distance) + 1,) * mask.ndim, dtype=bool)
+    blur = axis_sigmas(1.0, mask.ndim, pixel_size)
     where = mask if seed_mask is None else seed_mask
-    peaks = peak_local_max(relief, footprint=footprint, labels=where.astype(np.int32),
-                           exclude_border=False, threshold_abs=min_depth)
-    markers = _peak_markers(peaks, mask.shape)
-    return _flood_markers(markers, mask) if len(peaks) else ndi.label(mask)[0]
+    full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
+    regions, _ = ndi.label(where, structure=full)
+    spots = np.zeros(mask.shape, dtype=bool)
+    for index, box in enumerate(ndi.find_objects(regions), start=1):
+        if box is None:
+            continue
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+        inside = regions[box] == index
+        relief = ndi.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+        relief = smooth(relief, blur)
+        peaks = peak_local_max(relief, footprint=footprint, labels=inside.astype(np.int32),
+                               exclude_border=False, threshold_abs=min_depth)
+        if len(peaks):
+            spots[box][tuple(peaks.T)] = True
+    markers, n_markers = ndi.label(spots, structure=full)
+    if n_markers == 0:
+        return ndi.label(mask)[0]
+    return _flood_markers(markers.astype(np.int32, copy=False), mask)
 
 
 @tool(category="segment")

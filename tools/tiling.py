@@ -403,11 +403,24 @@ def _otsu_of_smoothed(data: np.ndarray, sigma: float, tile_size: int) -> float:
     counts, edges = da.histogram(smoothed, bins=256, range=(low, high))
     counts = np.asarray(counts.compute(scheduler="threads"))
     centres = (edges[:-1] + edges[1:]) / 2
-    return float(threshold_otsu(hist=(counts, centres)))
+    value = float(threshold_otsu(hist=(counts, centres)))
+    # As tools.segment.foreground_threshold: at least five noise SDs above the background.
+    from tools.scale import noise_level
+
+    below = np.cumsum(counts * (centres <= value))
+    if below[-1] > 0 and sigma:
+        background = float(centres[np.searchsorted(below, below[-1] / 2)])
+        centre = tuple(slice(max(n // 2 - 512, 0), max(n // 2 - 512, 0) + min(1024, n))
+                       for n in data.shape)
+        gain = (1.0 / math.sqrt(2 * math.sqrt(math.pi) * sigma)) ** data.ndim if sigma > 0.5 \
+            else 1.0
+        value = max(value, background + 5 * noise_level(np.asarray(data[centre])) * gain)
+    return value
 
 
 def _voronoi_otsu_block(
-    block: np.ndarray, *, threshold: float, spot_sigma: float, outline_sigma: float
+    block: np.ndarray, *, threshold: float, spot_sigma: float, outline_sigma: float,
+    min_size: int = 1,
 ) -> np.ndarray:
     """Voronoi-Otsu labelling of one block with a threshold fixed for the whole image.
 
@@ -422,6 +435,10 @@ def _voronoi_otsu_block(
     data = block.astype(np.float32, copy=False)
     smooth = gaussian(data, sigma=outline_sigma, preserve_range=True) if outline_sigma else data
     foreground = smooth > threshold
+    if min_size > 1:  # noise specks go, as in voronoi_otsu_labeling (they fit in a margin)
+        regions, _ = ndi.label(foreground, structure=ndi.generate_binary_structure(
+            foreground.ndim, foreground.ndim))
+        foreground &= (np.bincount(regions.ravel()) >= min_size)[regions]
     if not foreground.any():
         return np.zeros(block.shape, dtype=np.int32)
     spots = gaussian(data, sigma=spot_sigma, preserve_range=True) if spot_sigma else data
@@ -505,7 +522,7 @@ def segment_tiled(
     overlap : int
         Margin around each tile, in pixels; must be larger than the largest object's diameter.
     spot_sigma : float, optional
-        voronoi_otsu only: blur before finding object centres, in pixels; when left out, half
+        voronoi_otsu only: blur before finding object centres, in pixels; when left out, 0.4 times
         the object radius estimated from the image (as voronoi_otsu_labeling).
     outline_sigma : float, optional
         voronoi_otsu only: blur before thresholding, in pixels; when left out, a quarter of
@@ -560,9 +577,11 @@ def segment_tiled(
         return voronoi_otsu_labeling(data, spot_sigma=spot_sigma, outline_sigma=outline_sigma,
                                      backend="skimage")
     threshold = _otsu_of_smoothed(data, outline_sigma, tile_size)
+    min_size = estimate.min_size(data.ndim, None)
     labels = label_tiled(
         lambda block: _voronoi_otsu_block(
-            block, threshold=threshold, spot_sigma=spot_sigma, outline_sigma=outline_sigma
+            block, threshold=threshold, spot_sigma=spot_sigma, outline_sigma=outline_sigma,
+            min_size=min_size,
         ),
         data,
         tile_size=tile_size,
