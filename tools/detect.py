@@ -132,6 +132,20 @@ def detect_spots(
         One row per spot, strongest first: ``y``, ``x`` (and ``z`` in 3D) in pixels, ``sigma``
         and ``radius`` in pixels, ``response``, ``intensity`` (image value at the spot), and
         ``y_um``-style columns in physical units when the pixel size is known.
+
+    References
+    ----------
+    .. [1] T. Lindeberg, "Feature detection with automatic scale selection", International
+       Journal of Computer Vision 30(2):79-116, 1998. doi:10.1023/A:1008045108935
+    .. [2] D. G. Lowe, "Distinctive image features from scale-invariant keypoints",
+       International Journal of Computer Vision 60(2):91-110, 2004 (difference of Gaussians).
+
+    Examples
+    --------
+    >>> from tools.synthetic import blobs
+    >>> b = blobs(25, radius=(2.5, 3.5), seed=5)
+    >>> len(detect_spots(b.image))  # the range of sizes is estimated from the image
+    25
     """
     data = check_image(image)
     if sigma is not None:
@@ -243,6 +257,17 @@ def match_points(
     dict
         ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1`` and ``mean_distance`` (of the
         matched pairs; NaN if none).
+
+    References
+    ----------
+    .. [1] H. W. Kuhn, "The Hungarian method for the assignment problem", Naval Research
+       Logistics Quarterly 2:83-97, 1955.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> match_points(np.array([[0.0, 0.0], [5.0, 5.0]]), np.array([[0.5, 0.0]]), 2.0)["f1"]
+    0.6666666666666666
     """
     predicted = np.asarray(predicted, dtype=np.float64).reshape(-1, np.shape(true)[-1])
     true = np.asarray(true, dtype=np.float64)

@@ -81,6 +81,11 @@ def tile_grid(
     -------
     list of tuple of slice
         One tuple of slices per tile; together they cover every pixel exactly once.
+
+    Examples
+    --------
+    >>> [(t[0].start, t[1].start) for t in tile_grid((5, 4), 3)]  # tile corners
+    [(0, 0), (0, 3), (3, 0), (3, 3)]
     """
     sizes = _tile_shape(tile_size, len(shape))
     starts = [range(0, n, s) for n, s in zip(shape, sizes, strict=True)]
@@ -138,6 +143,20 @@ def map_tiled(
         The filtered image, equal to ``func(image)`` when ``depth`` covers the filter's reach:
         the margins come from the neighbouring blocks, and at the image border ``func`` sees
         the true border.
+
+    References
+    ----------
+    .. [1] Dask Development Team, "Dask: library for dynamic task scheduling", 2016,
+       https://dask.org (``dask.array.map_overlap``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> image = np.random.default_rng(0).random((300, 300)).astype(np.float32)
+    >>> tiled = map_tiled(ndi.gaussian_filter, image, depth=9, tile_size=128, sigma=2.0)
+    >>> bool(np.allclose(tiled, ndi.gaussian_filter(image, 2.0), atol=1e-5))
+    True
     """
     import dask.array as da
 
@@ -256,6 +275,14 @@ def filter_tiled(
     -------
     Image
         The filtered image, float32, same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tools.filters  # registers gaussian_blur
+    >>> image = np.random.default_rng(1).random((200, 200)).astype(np.float32)
+    >>> filter_tiled(image, "gaussian_blur", {"sigma": 1.5}, tile_size=64).shape
+    (200, 200)
     """
     data = check_image(image)
     if filter_name not in REGISTRY:
@@ -342,6 +369,15 @@ def label_tiled(
     See the module docstring for the method. An object whose centroid lies in a tile's core is
     kept by that tile alone, with its full extent; objects with their centroid in the margin
     belong to a neighbouring tile and are dropped here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> image = np.zeros((100, 100))
+    >>> image[45:55, 10:90] = 1  # one long object across four tiles
+    >>> int(label_tiled(lambda b: ndi.label(b > 0.5)[0], image, tile_size=50, overlap=45).max())
+    1
     """
     from tqdm import tqdm
 
@@ -532,6 +568,20 @@ def segment_tiled(
     -------
     Labels
         Instance labels (0 background, 1..N objects), int32, same shape as the image.
+
+    References
+    ----------
+    .. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans.
+       Systems, Man, and Cybernetics 9(1):62-66, 1979. doi:10.1109/TSMC.1979.4310076
+    .. [2] U. Schmidt, M. Weigert, C. Broaddus and G. Myers, "Cell detection with star-convex
+       polygons", MICCAI 2018 (StarDist; ``predict_instances_big``).
+
+    Examples
+    --------
+    >>> from tools.synthetic import blobs
+    >>> b = blobs(30, shape=(256, 256), radius=(5.0, 7.0), seed=6)
+    >>> int(segment_tiled(b.image, tile_size=128, overlap=32).max())
+    30
     """
     data = check_image(image)
     if method not in ("voronoi_otsu", "stardist"):
