@@ -208,7 +208,7 @@ def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _flood_markers(markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _flood_markers(markers: np.ndarray, mask: np.ndarray, min_size: int = 1) -> np.ndarray:
     """Share each foreground region between its markers: each pixel to the nearest marker.
 
     A watershed of the distance to the nearest marker, restricted to ``mask``, but the
@@ -235,6 +235,11 @@ def _flood_markers(markers: np.ndarray, mask: np.ndarray) -> np.ndarray:
     lut[owner[is_single]] = marker_ids[is_single]
     orphans = np.flatnonzero(per_region == 0)[1:]  # skip background
     lut[orphans] = np.arange(n_markers + 1, n_markers + 1 + orphans.size, dtype=np.int32)
+    if min_size > 1:  # foreground regions smaller than this are noise specks: background
+        small = np.bincount(regions.ravel(), minlength=n_regions + 1) < min_size
+        small[0] = False
+        lut[small] = 0
+        per_region[small] = 0
     labels = lut[regions]
     slices = ndi.find_objects(regions)
     for region in np.flatnonzero(per_region >= 2):
@@ -406,9 +411,8 @@ def voronoi_otsu_labeling(
     outlined = smooth(data, outline)
     spotted = outlined if spot == outline else smooth(data, spot)
     foreground = outlined > foreground_threshold(data, outlined, outline, "otsu")
-    foreground = _drop_specks(foreground, int(min_size))
     markers = _local_maxima(spotted, foreground)
-    return relabel_consecutive(_flood_markers(markers, foreground))
+    return relabel_consecutive(_flood_markers(markers, foreground, int(min_size)))
 
 
 @tool(category="segment")
@@ -843,7 +847,7 @@ def estimate_background(data: np.ndarray, radius: float) -> np.ndarray:
     """
     from tools.scale import _downsample
 
-    factor = max(1, int(radius // 4))
+    factor = max(1, int(radius // 2))
     factors = tuple(min(factor, max(1, n // 16)) for n in data.shape)
     small = _downsample(data.astype(np.float32, copy=False), factors)
     size = [max(3, math.ceil(3 * radius / f) | 1) for f in factors]
