@@ -175,7 +175,8 @@ class Session:
             frames = getattr(call, "frames", None)  # movies run frame by frame, as here
             if frames:
                 imports.setdefault("tools.types", set()).add("ImageMeta")
-            steps.append(tool_.snippet(call.arguments, call.outputs, frames=frames))
+            chosen = getattr(call, "choices", None)  # values the tool chose itself, as a comment
+            steps.append(tool_.snippet(call.arguments, call.outputs, chosen, frames=frames))
         writes: list[str] = []
         for name in self._produced():
             artifact = self.workspace.artifacts[name]

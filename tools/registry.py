@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from tools.choices import collect_choices, format_choices
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
 from tools.types import ArtifactRole, ImageMeta, InputFileRole, OutputFileRole, PixelSize
@@ -111,6 +112,9 @@ class ToolResult:
     frames : dict of str to str
         Inputs that were movies run frame by frame: parameter name -> their axes
         (``{"image": "TYX"}``); empty for a plain call.
+    choices : dict
+        Values the tool chose itself, with the reason (:func:`tools.choices.record_choice`):
+        ``{parameter: {"value": v, "reason": "..."}}``; empty when it chose nothing.
     """
 
     tool: str
@@ -120,6 +124,7 @@ class ToolResult:
     summary: str
     seconds: float
     frames: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, Any] = field(default_factory=dict)
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
@@ -513,7 +518,8 @@ class Tool:
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
         start = time.perf_counter()
-        parts = self._invoke(call_kwargs, frame_axes)
+        with collect_choices() as choices:  # what the tool chose itself (tools.choices)
+            parts = self._invoke(call_kwargs, frame_axes)
         seconds = time.perf_counter() - start
         base = first_image.name if first_image else next(iter(inputs.values()), self.name)
         outputs: list[str] = []
@@ -536,6 +542,7 @@ class Tool:
                     "tool": self.name,
                     "arguments": _to_jsonable(values),
                     "inputs": inputs,
+                    **({"choices": choices} if choices else {}),
                 },
             )
             outputs.append(stored.name)
@@ -544,8 +551,10 @@ class Tool:
             [f"{name}: {workspace.describe(name)}" for name in outputs]
             + ([f"value: {summarize_value(value)}"] if value is not None else [])
         ) or "done"
+        if choices:
+            summary += f"; chosen: {format_choices(choices)}"
         result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds,
-                            frames=frames)
+                            frames=frames, choices=choices)
         workspace.log_call(result)
         return result
 
@@ -676,7 +685,8 @@ class Tool:
 
     # -- adapters -------------------------------------------------------------------------
 
-    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = (), *,
+    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = (),
+                choices: Mapping[str, Any] | None = None, *,
                 frames: Mapping[str, str] | None = None) -> str:
         """The line of Python that repeats a call, for an exported script.
 
@@ -686,6 +696,8 @@ class Tool:
             Validated arguments with artifacts by name (as in :attr:`ToolResult.arguments`).
         outputs : sequence of str
             Names the call stored its artifacts under; they become the assigned variables.
+        choices : dict, optional
+            What the tool chose itself (:attr:`ToolResult.choices`), written as a comment.
         frames : dict of str to str, optional
             Movie inputs the call ran frame by frame (:attr:`ToolResult.frames`): the line
             then calls ``func.call_with_meta(..., meta={...})`` so the script does the same
@@ -723,7 +735,8 @@ class Tool:
             targets = [next(names, "_") if o.artifact_kind else "_" for o in self.outputs]
         elif n_plain:
             targets = ["result"]
-        return f"{', '.join(targets)} = {call}" if targets else call
+        line = f"{', '.join(targets)} = {call}" if targets else call
+        return f"{line}  # chosen: {format_choices(choices)}" if choices else line
 
     def as_langchain(self, workspace: Workspace) -> Any:
         """A LangChain ``StructuredTool`` that runs this tool in ``workspace``.
