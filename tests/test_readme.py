@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def test_adding_a_tool_example(monkeypatch: pytest.MonkeyPatch) -> None:
     edge = np.zeros((16, 16), np.float32)
     edge[:, 8:] = 1.0
     assert namespace["sharpen"](edge).max() > 1.0  # overshoot at the edge: it really sharpens
+    # A tool written from the README meets the house rule: its Examples section runs.
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    examples = finder.find(namespace["sharpen"], "sharpen", globs=dict(namespace))
+    assert examples and examples[0].examples
+    for test in examples:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 def test_readme_shows_the_two_commands() -> None:
