@@ -42,17 +42,37 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--canonical", action="store_true",
                         help="score the canonical solutions (all must pass)")
     source.add_argument("--generate", metavar="MODEL",
-                        help="generate samples with MODEL first (see --base-url)")
+                        help="generate samples with MODEL first: 0.5b or 1.5b (the embedded "
+                             "models, through the agent's backend) or a model on the server "
+                             "given by --base-url")
     code.add_argument("--n", type=int, default=1, help="samples per task with --generate")
     code.add_argument("--temperature", type=float, default=0.2)
+    code.add_argument("--max-tokens", type=int, default=512,
+                      help="longest generated answer, in tokens (default: 512)")
+    code.add_argument("--budget-minutes", type=float,
+                      help="stop generating after this many minutes and score what exists; "
+                           "the same command run again goes on where it stopped")
+    code.add_argument("--generate-only", action="store_true",
+                      help="write the samples and stop (score them later with --samples), e.g. "
+                           "to hold a shared model lock only while generating")
     code.add_argument("--prompt-template", type=Path,
-                      help="file with the generation prompt; {prompt} is the task's prompt")
+                      help="file with the generation prompt; {prompt} is the task's prompt "
+                           "(default: human-eval-bia's own prompt for its tasks, else bia's)")
     code.add_argument("--base-url", help="OpenAI-compatible server for --generate")
-    code.add_argument("--timeout", type=float, default=10.0, help="seconds per sample")
+    # 30 s, not 10: OpenCL libraries compile each kernel on first use, in the sample's own
+    # folder (9.3 s for one human-eval-bia canonical solution on the loaded 2-core machine).
+    code.add_argument("--timeout", type=float, default=30.0,
+                      help="seconds per sample, counted after its imports (default: 30)")
+    code.add_argument("--import-timeout", type=float, default=120.0,
+                      help="seconds for a sample's imports before its clock starts")
     code.add_argument("--memory-mb", type=int, default=2048,
                       help="address space a sample may add, in MiB")
     code.add_argument("--data-dir", type=Path,
-                      help="folder copied into each sample's working folder as data/")
+                      help="folder the tests read (human-eval-bia: its example_data)")
+    code.add_argument("--data-at", metavar="PLACE",
+                      help="where the data folder goes relative to a sample's working folder: "
+                           "data (a copy inside) or ../NAME (beside it, read-only); default: "
+                           "as the tests open it")
     code.add_argument("--mode", choices=("fork", "spawn"),
                       help="fork a warm worker per sample (default) or start a fresh Python")
     code.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="k of pass@k")
@@ -111,25 +131,40 @@ def _code(args: argparse.Namespace) -> int:
 
     problems_path = args.problems or DEFAULT_PROBLEMS
     samples_path = args.samples
+    missing = 0
     if args.generate:
-        template = (args.prompt_template.read_text() if args.prompt_template
-                    else code_bench.DEFAULT_PROMPT)
         problems, _ = read_problems(problems_path)
-        samples_path = code_bench.generate_samples(
-            problems, load_model(args.generate, args.base_url),
-            args.out / "samples.jsonl", n=args.n, template=template,
-            temperature=args.temperature)
+        template = (args.prompt_template.read_text() if args.prompt_template
+                    else code_bench.default_template(problems))
+        model = load_model(args.generate, args.base_url, max_tokens=args.max_tokens)
+        samples_path = args.out / "samples.jsonl"
+        try:
+            samples_path, missing = code_bench.generate_samples(
+                problems, model, samples_path, n=args.n, template=template,
+                temperature=args.temperature,
+                budget_seconds=args.budget_minutes * 60 if args.budget_minutes else None)
+        except KeyboardInterrupt:
+            print(f"interrupted: the samples written so far are kept in {samples_path}; "
+                  "run the same command again to go on")
+            return 130
+        if args.generate_only:
+            print(f"samples in {samples_path}; {missing} still to generate")
+            return 0
     summary = code_bench.run_code_bench(
         args.out, problems_path=problems_path, samples_path=samples_path,
         canonical=args.canonical, workers=args.workers, scheduler=args.scheduler,
-        limits=sandbox.Limits(timeout=args.timeout, memory_mb=args.memory_mb),
-        data_dir=args.data_dir, mode=args.mode, ks=args.ks,
+        limits=sandbox.Limits(timeout=args.timeout, memory_mb=args.memory_mb,
+                              import_timeout=args.import_timeout),
+        data_dir=args.data_dir, data_at=args.data_at, mode=args.mode, ks=args.ks,
     )
     print(markdown_table(["k", "pass@k"], list(summary["pass_at_k"].items())))
     print(markdown_table(["category", "samples"], list(summary["categories"].items())))
     run = summary["run"]
     print(f"{summary['samples']} samples of {summary['tasks']} tasks; this run executed "
           f"{run['executed_now']} in {run['wall_seconds']} s; results in {args.out}")
+    if missing:
+        print(f"{missing} samples not generated yet (time budget reached): run the same "
+              "command again to go on")
     if args.canonical and summary["passed"] != summary["samples"]:
         failing = [t for t, v in summary["per_task"].items() if v["c"] < v["n"]]
         print(f"canonical solutions failing: {', '.join(failing)}")
