@@ -19,10 +19,22 @@ Enforced by the kernel
 
 Enforced inside the interpreter (``audit-hook``)
     A :func:`sys.addaudithook` hook refuses process creation (fork, exec, subprocess, system),
-    signals, sockets, ``ctypes`` loading, and file writes, removals and renames outside the
-    temporary folder, and records every refusal. Python code in the same interpreter can in
+    signals, network sockets, ``ctypes`` loading, and file writes, removals and renames outside
+    the temporary folder, and records every refusal. Python code in the same interpreter can in
     principle get around an audit hook; it catches mistakes and plain hostility and makes them
-    visible as the ``blocked`` category, while the kernel measures above do the holding.
+    visible as the ``blocked`` category, while the kernel measures above do the holding. What
+    libraries legitimately do is let through, each with a test that its hostile variant is
+    still refused: a Unix socket pair (asyncio's event loop; connect, bind and send stay
+    refused), ``os.makedirs`` meeting a folder that exists, and a package opening the shared
+    library it ships (llvmlite; libc, the process's own symbols and files the sample wrote
+    stay refused).
+
+Time
+    The program's imports (every module it names, also inside functions) run inside the
+    sandbox before its clock starts, with a budget of their own (:attr:`Limits.import_timeout`);
+    refusals met while an installed module is imported and caught by it (fsspec probes
+    ``ctypes.pythonapi``) are recorded apart, in :attr:`ExecResult.import_refusals`. The
+    sample's address-space and CPU limits are set after its imports.
 
 Two ways to start a child: ``fork`` (default on Linux) forks from a worker that has already
 imported numpy, scipy, scikit-image and pandas, so a sample costs milliseconds rather than the
@@ -336,6 +348,58 @@ _PATH_EVENTS = {
 }
 
 
+@functools.cache
+def _installed_roots() -> tuple[str, ...]:
+    """The folders installed packages live in (site-packages): the sample cannot write there."""
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    with contextlib.suppress(AttributeError):
+        roots.update(site.getsitepackages())
+    return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if os.path.isdir(r)))
+
+
+def _installed_library(name: Any) -> bool:
+    """Whether ``name`` is a shared library file inside an installed package."""
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if not isinstance(name, str) or not os.path.isabs(name):
+        return False
+    real = os.path.realpath(name)
+    return os.path.isfile(real) and real.startswith(_installed_roots())
+
+
+class _InstalledCode:
+    """Address ranges of the shared libraries of installed packages mapped into this process."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def refresh(self) -> None:
+        roots = _installed_roots()
+        ranges = []
+        with contextlib.suppress(OSError), open("/proc/self/maps") as handle:
+            for line in handle:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and "x" in fields[1]:
+                    path = fields[5].strip()
+                    if path.startswith(roots):
+                        start, end = fields[0].split("-")
+                        ranges.append((int(start, 16), int(end, 16)))
+        self.ranges = ranges
+
+    def __contains__(self, address: Any) -> bool:
+        if not isinstance(address, int):
+            return False
+        for attempt in range(2):
+            if any(start <= address < end for start, end in self.ranges):
+                return True
+            if attempt == 0:
+                self.refresh()
+        return False
+
+
 def _exists(args: tuple[Any, ...]) -> bool:
     """Whether the path of an ``os.mkdir`` event (path, mode, dir_fd) already exists."""
     path = args[0] if args else None
@@ -358,6 +422,8 @@ def _install_audit_hook(workdir: str, violations: list[str], network: bool,
     """
     root = os.path.realpath(workdir)
     allowed_files = {"/dev/null"}
+    installed_code = _InstalledCode()
+    _installed_roots()  # computed before the hook exists: sysconfig reads files
     phase = phase if phase is not None else {"importing": False, "refusals": []}
 
     def inside(path: Any) -> bool:
@@ -394,6 +460,19 @@ def _install_audit_hook(workdir: str, violations: list[str], network: bool,
             targets = args[1:2] if event == "os.symlink" else args[: _PATH_EVENTS[event]]
             if not all(inside(p) for p in targets):
                 refuse(event, args)
+        elif event == "ctypes.dlopen" and args and _installed_library(args[0]):
+            # A package loading its own shared library (llvmlite, under numba and umap).
+            # Loading libc, the process itself, or a file the sample wrote stays refused.
+            return
+        elif event == "ctypes.dlsym" and args and _installed_library(
+                getattr(args[0], "_name", None)):
+            # Symbols of those libraries. Names looked up through the process's own handle
+            # (ctypes.pythonapi: the C API, and libc behind it) stay refused: Python 3.11
+            # audits no ctypes call, so a symbol found is a function the sample can call.
+            return
+        elif event == "ctypes.call_function" and args and args[0] in installed_code:
+            # Only into code of those libraries.
+            return
         elif event == "socket.__new__" and len(args) > 1 and args[1] == _AF_UNIX:
             # A local socket pair is how asyncio wakes its own event loop (zarr runs one).
             # Creating a Unix socket reaches nothing: connect, bind and send stay refused.
@@ -458,7 +537,11 @@ def _child(program: str, workdir: str, limits: Limits, result_fd: int, setsid: b
     keep = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     os.environ.clear()
     os.environ.update({**keep, "HOME": workdir, "TMPDIR": workdir,
-                       **{v: "1" for v in _THREAD_VARS}})
+                       **{v: "1" for v in _THREAD_VARS},
+                       # numba: its cache in the sample's folder (not site-packages), and its
+                       # own thread pool rather than probing the system for TBB or OpenMP.
+                       "NUMBA_CACHE_DIR": os.path.join(workdir, ".numba"),
+                       "NUMBA_THREADING_LAYER": "workqueue"})
     tempfile.tempdir = workdir
     sys.dont_write_bytecode = True
 

@@ -330,3 +330,25 @@ def test_making_an_existing_folder_is_allowed_a_new_one_is_not(tmp_path: Path) -
     bad = run(f"import os\nos.makedirs({str(new)!r}, exist_ok=True)\n")
     assert bad.category == "blocked", bad.detail
     assert not new.exists()
+
+
+def test_a_package_may_load_its_own_library_and_nothing_else() -> None:
+    binding = pytest.importorskip("llvmlite.binding")
+    library = Path(binding.ffi.__file__).with_name("libllvmlite.so")
+    if not library.exists():
+        pytest.skip("llvmlite without its bundled library")
+    # llvmlite (under numba, under umap) opens its bundled library through ctypes and calls it.
+    ok = run("import llvmlite.binding as llvm\nassert llvm.llvm_version_info[0] >= 10\n",
+             sandbox.Limits(timeout=20))
+    assert ok.passed, (ok.detail, ok.violations)
+    for program in (
+        # the same library, copied into the sample's folder first: a file the sample wrote
+        f"import ctypes, shutil\nshutil.copy({str(library)!r}, 'mine.so')\n"
+        "ctypes.CDLL('./mine.so')\n",
+        "import ctypes\nctypes.CDLL('libc.so.6')\n",
+        # the interpreter's C API and libc through the process's own handle
+        "import ctypes\nctypes.pythonapi.Py_GetRecursionLimit()\n",
+        "import ctypes\nctypes.pythonapi.system\n",
+    ):
+        result = run(program)
+        assert result.category == "blocked", (program, result.detail)
