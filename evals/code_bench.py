@@ -59,6 +59,9 @@ HUMAN_EVAL_BIA_PROMPT = (
     "```\n"
     "    "
 )
+END_OF_CODE = "\n```\n"
+"""Stop sequence of ``--stop-after-code``: the close of the answer's first code block. What
+small models write after it (an explanation, a usage example) is not run, only paid for."""
 KEY_FIELDS = ("task_id", "sample")
 _BESIDE = re.compile(r"""["']\.\./([A-Za-z0-9_.-]+)/""")
 
@@ -173,6 +176,7 @@ def generate_samples(
                 "task_id": problem.task_id, "sample": index,
                 "completion": extract_code(raw, problem.entry_point),
                 "raw": raw, "model": model.name, "temperature": temperature,
+                "stop": list(getattr(model, "stop", []) or []),
                 "seconds": round(time.perf_counter() - start, 3),
                 **({"completion_tokens": usage["completion_tokens"]}
                    if "completion_tokens" in usage else {}),

@@ -52,6 +52,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     code.add_argument("--budget-minutes", type=float,
                       help="stop generating after this many minutes and score what exists; "
                            "the same command run again goes on where it stopped")
+    code.add_argument("--stop-after-code", action="store_true",
+                      help="end each answer where its first code block closes (saves the "
+                           "tokens of the explanation small models add after the code)")
     code.add_argument("--generate-only", action="store_true",
                       help="write the samples and stop (score them later with --samples), e.g. "
                            "to hold a shared model lock only while generating")
@@ -93,6 +96,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     blobs.add_argument("--samples", type=int, default=3, help="answers per image per model")
     blobs.add_argument("--temperature", type=float, default=0.7)
     blobs.add_argument("--base-url", help="OpenAI-compatible server for vlm: counters")
+    blobs.add_argument("--vlm", metavar="MODEL@URL",
+                       help="add a vision model on an OpenAI-compatible server in one flag: "
+                            "MODEL@URL, URL alone (the server's first model) or MODEL "
+                            "(OpenAI's server)")
+    blobs.add_argument("--classic-image", type=Path, metavar="BLOBS_TIF",
+                       help="the classic blobs.tif (e.g. human-eval-bia's example_data/"
+                            "blobs.tif) for the 'classic' set and the published gpt-4o row")
     _common(blobs, "blobs", cpus)
 
     agent = sub.add_parser("agent", help="agent tool choice, arguments and outcomes")
@@ -136,7 +146,8 @@ def _code(args: argparse.Namespace) -> int:
         problems, _ = read_problems(problems_path)
         template = (args.prompt_template.read_text() if args.prompt_template
                     else code_bench.default_template(problems))
-        model = load_model(args.generate, args.base_url, max_tokens=args.max_tokens)
+        model = load_model(args.generate, args.base_url, max_tokens=args.max_tokens,
+                           stop=[code_bench.END_OF_CODE] if args.stop_after_code else [])
         samples_path = args.out / "samples.jsonl"
         try:
             samples_path, missing = code_bench.generate_samples(
@@ -174,13 +185,21 @@ def _code(args: argparse.Namespace) -> int:
 
 def _blobs(args: argparse.Namespace) -> int:
     from evals import blob_bench
+    from evals.models import resolve_vlm
     from evals.report import markdown_table
 
+    counters, base_url = list(args.counters), args.base_url
+    if args.vlm:
+        model, base_url = resolve_vlm(args.vlm, base_url)
+        counters.append(f"vlm:{model}")
+    sets = list(args.sets)
+    if args.classic_image and "classic" not in sets:
+        sets.append("classic")
     summary = blob_bench.run_blob_bench(
-        args.out, args.counters, sets=args.sets, variants=args.variants,
+        args.out, counters, sets=sets, variants=args.variants,
         prompts=_pairs(args.prompt, "--prompt"), truths=_pairs(args.truth, "--truth"),
-        samples=args.samples, base_url=args.base_url, temperature=args.temperature,
-        workers=args.workers, scheduler=args.scheduler,
+        samples=args.samples, base_url=base_url, temperature=args.temperature,
+        workers=args.workers, scheduler=args.scheduler, classic_image=args.classic_image,
     )
     rows = [(g["counter"], g["variant"], g["set"], g["n"], g["exact"], g["mae"], g["bias"],
              g["parse_failures"]) for g in summary["groups"]]
