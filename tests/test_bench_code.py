@@ -272,8 +272,8 @@ def test_a_human_eval_bia_shaped_suite_runs_beside_its_data(tmp_path: Path) -> N
     write_jsonl(problems, [{
         "task_id": "../test_cases/list_tifs.ipynb", "entry_point": "list_tifs",
         "prompt": "def list_tifs(folder):\n",
-        "canonical_solution": "    import os\n"
-                              "    return sorted(f for f in os.listdir(folder) if f.endswith('.tif'))\n",
+        "canonical_solution": "    import os\n    names = os.listdir(folder)\n"
+                              "    return sorted(f for f in names if f.endswith('.tif'))\n",
         "test": "def check(c):\n    assert c('../example_data/images/') == ['a.tif', 'b.tif']\n"}])
     summary = code_bench.run_code_bench(tmp_path / "out", problems_path=problems,
                                         canonical=True, data_dir=data, workers=1)
