@@ -354,3 +354,60 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _plain_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one trusted canonical program in a fresh interpreter, no sandbox (a pool job)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    container = tempfile.mkdtemp(prefix="bia-plain-")
+    workdir = Path(container) / "work"
+    workdir.mkdir()
+    try:
+        if job["data_dir"]:
+            target = (workdir / job["data_at"]).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(job["data_dir"], target)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run([sys.executable, "-c", job["program"]], cwd=workdir,
+                                  capture_output=True, text=True, timeout=job["timeout"])
+            passed, detail = done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+        except subprocess.TimeoutExpired:
+            passed, detail = False, [f"timed out after {job['timeout']} s"]
+        return {"task_id": job["task_id"], "passed": passed, "detail": " ".join(detail)[:300],
+                "seconds": round(time.perf_counter() - start, 2)}
+    finally:
+        shutil.rmtree(container, ignore_errors=True)
+
+
+def plain_outcomes(
+    problems: dict[str, Problem],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    data_at: str | None = None,
+    timeout: float = 300.0,
+    workers: int = 2,
+) -> dict[str, dict[str, Any]]:
+    """Whether each canonical solution passes when run plainly, outside the sandbox.
+
+    The reference the sandboxed run must match: each problem's own canonical program in a
+    fresh interpreter of this environment, in a fresh folder laid out as its tests expect,
+    with no limit but a generous timeout. Only for the suite's own canonical solutions,
+    which are trusted code; model samples always run in the sandbox.
+
+    Returns
+    -------
+    dict
+        Per task id: ``passed``, ``detail`` (last line of stderr) and ``seconds``.
+    """
+    place = data_at or data_place(problems, data_dir)
+    jobs = [{"task_id": p.task_id, "timeout": timeout,
+             "program": build_program(p.prompt, p.canonical_solution, p.test, p.entry_point),
+             "data_dir": str(Path(data_dir).resolve()) if data_dir else None, "data_at": place}
+            for p in problems.values()]
+    results = run_jobs(_plain_job, jobs, workers=workers, description="plain execution")
+    return {r["task_id"]: r for r in results}

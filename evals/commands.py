@@ -5,6 +5,7 @@
     bia bench code --generate MODEL --base-url http://localhost:8000/v1 --n 10
     bia bench blobs --counters classical constant:24 vlm:MODEL --base-url URL --samples 3
     bia bench agent --backends oracle 0.5b 1.5b
+    bia bench all --human-eval-bia DIR --models 0.5b 1.5b
 
 Each run writes ``results.jsonl`` (one line per sample; a rerun skips what is there),
 ``summary.json``, ``report.md`` and PNG plots to ``--out`` (``results/<suite>`` by default),
@@ -80,6 +81,23 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                       help="fork a warm worker per sample (default) or start a fresh Python")
     code.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="k of pass@k")
     _common(code, "code", cpus)
+
+    every = sub.add_parser("all", help="every benchmark, one report with targets")
+    every.add_argument("--human-eval-bia", type=Path, metavar="DIR",
+                       help="human-eval-bia's folder (human-eval-bia.jsonl, example_data/)")
+    every.add_argument("--models", nargs="*", default=[],
+                       help="code-writing models to score: 0.5b, 1.5b, or server models")
+    every.add_argument("--n", type=int, default=3, help="samples per task per model")
+    every.add_argument("--no-generate", action="store_true",
+                       help="score the samples that exist, generate none")
+    every.add_argument("--budget-minutes", type=float,
+                       help="per model and task set, stop generating after this long")
+    every.add_argument("--agent-backend", help="add the agent's blob counter with this model")
+    every.add_argument("--vlm", metavar="MODEL@URL", help="add a vision model's blob counter")
+    every.add_argument("--base-url", help="OpenAI-compatible server for server models")
+    every.add_argument("--blob-samples", type=int, default=3,
+                       help="answers per image of sampling counters")
+    _common(every, "all", min(cpus, 2))
 
     blobs = sub.add_parser("blobs", help="blob counting by vision models and baselines")
     blobs.add_argument("--counters", nargs="+", default=["classical", "constant:24"],
@@ -226,4 +244,21 @@ def _agent(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUITES = {"code": _code, "blobs": _blobs, "agent": _agent}
+def _all(args: argparse.Namespace) -> int:
+    from evals import suite
+    from evals.report import markdown_table
+
+    summary = suite.run_suite(
+        args.out, human_eval_bia=args.human_eval_bia, models=args.models, n=args.n,
+        generate=not args.no_generate, budget_minutes=args.budget_minutes,
+        agent_backend=args.agent_backend, vlm=args.vlm, base_url=args.base_url,
+        blob_samples=args.blob_samples, workers=args.workers,
+    )
+    print(markdown_table(["figure", "value", "target", "status"],
+                         [(t["figure"], t["value"], t["target"], t["status"])
+                          for t in summary["targets"]]))
+    print(f"report: {args.out / 'report.md'}; README tables: {args.out / 'readme_tables.md'}")
+    return 0
+
+
+_SUITES = {"code": _code, "blobs": _blobs, "agent": _agent, "all": _all}
