@@ -340,6 +340,10 @@ _ALWAYS_BLOCKED = frozenset({
     "socket.gethostbyname_ex", "urllib.Request", "http.client.connect", "webbrowser.open",
 })
 _AF_UNIX = 1  # socket.AF_UNIX on Linux
+_C_API_USED = frozenset({
+    "_Py_HashSecret",  # numba hashes strings as CPython does: it reads the seed
+    "PyCell_Get",  # numba's closure inlining reads a closure cell
+})
 _PATH_EVENTS = {
     "os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.chmod": 1, "os.chown": 1,
     "os.truncate": 1, "os.utime": 1, "os.chflags": 1, "os.lchflags": 1, "shutil.rmtree": 1,
@@ -464,11 +468,13 @@ def _install_audit_hook(workdir: str, violations: list[str], network: bool,
             # A package loading its own shared library (llvmlite, under numba and umap).
             # Loading libc, the process itself, or a file the sample wrote stays refused.
             return
-        elif event == "ctypes.dlsym" and args and _installed_library(
-                getattr(args[0], "_name", None)):
-            # Symbols of those libraries. Names looked up through the process's own handle
-            # (ctypes.pythonapi: the C API, and libc behind it) stay refused: Python 3.11
-            # audits no ctypes call, so a symbol found is a function the sample can call.
+        elif event == "ctypes.dlsym" and len(args) > 1 and (
+                _installed_library(getattr(args[0], "_name", None))
+                or (args[0] is ctypes.pythonapi and args[1] in _C_API_USED)):
+            # Symbols of those libraries, and the few C-API names numba reads. Every other
+            # name looked up through the process's own handle (ctypes.pythonapi: the C API,
+            # and libc behind it) stays refused: Python 3.11 audits no ctypes call, so a
+            # symbol found is a function the sample can call.
             return
         elif event == "ctypes.call_function" and args and args[0] in installed_code:
             # Only into code of those libraries.

@@ -338,7 +338,9 @@ def test_a_package_may_load_its_own_library_and_nothing_else() -> None:
     if not library.exists():
         pytest.skip("llvmlite without its bundled library")
     # llvmlite (under numba, under umap) opens its bundled library through ctypes and calls it.
-    ok = run("import llvmlite.binding as llvm\nassert llvm.llvm_version_info[0] >= 10\n",
+    ok = run("import llvmlite.binding as llvm\nassert llvm.llvm_version_info[0] >= 10\n"
+             "import ctypes\nctypes.pythonapi.PyCell_Get\n"
+             "ctypes.c_uint64.in_dll(ctypes.pythonapi, '_Py_HashSecret')\n",
              sandbox.Limits(timeout=20))
     assert ok.passed, (ok.detail, ok.violations)
     for program in (
@@ -346,7 +348,7 @@ def test_a_package_may_load_its_own_library_and_nothing_else() -> None:
         f"import ctypes, shutil\nshutil.copy({str(library)!r}, 'mine.so')\n"
         "ctypes.CDLL('./mine.so')\n",
         "import ctypes\nctypes.CDLL('libc.so.6')\n",
-        # the interpreter's C API and libc through the process's own handle
+        # the rest of the C API, and libc, through the process's own handle
         "import ctypes\nctypes.pythonapi.Py_GetRecursionLimit()\n",
         "import ctypes\nctypes.pythonapi.system\n",
     ):
