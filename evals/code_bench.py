@@ -59,6 +59,11 @@ HUMAN_EVAL_BIA_PROMPT = (
     "```\n"
     "    "
 )
+DEFAULT_LIMITS = sandbox.Limits(timeout=120.0, cpu_seconds=30)
+"""A sample's budget: 30 CPU seconds after its imports, 120 s of wall time at most. CPU time,
+not wall time, is what the sample itself spends: on a loaded machine the wall clock of the
+same program stretches several times (OpenCL compiling kernels on first use: 5.5 s of CPU,
+10-30 s of wall time on this 2-core machine under load)."""
 END_OF_CODE = "\n```\n"
 """Stop sequence of ``--stop-after-code``: the close of the answer's first code block. What
 small models write after it (an explanation, a usage example) is not run, only paid for."""
@@ -222,7 +227,7 @@ def run_code_bench(
     canonical : bool
         Score the problems' canonical solutions instead of samples.
     limits : Limits, optional
-        Sandbox resources per sample.
+        Sandbox resources per sample; :data:`DEFAULT_LIMITS` when None.
     data_dir : path-like, optional
         The folder the tests read.
     data_at : str, optional
@@ -244,7 +249,7 @@ def run_code_bench(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    limits = limits or sandbox.Limits()
+    limits = limits or DEFAULT_LIMITS
     problems, problem_issues = read_problems(problems_path)
     if canonical:
         samples, sample_issues = canonical_samples(problems), []
