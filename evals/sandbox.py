@@ -489,6 +489,25 @@ def _install_audit_hook(workdir: str, violations: list[str], network: bool,
     sys.addaudithook(hook)
 
 
+_MODULE_ALIASES = frozenset({"np", "pd", "plt", "ndi", "cle", "sitk", "sns", "tf", "da", "xr",
+                             "cv2", "torch"})
+"""Names the scientific Python world binds to modules by convention (``import numpy as np``)."""
+
+
+def _is_module_name(name: str | None) -> bool:
+    """Whether a name that was not defined is a module (or a module's usual alias)."""
+    if not name:
+        return False
+    if name in _MODULE_ALIASES:
+        return True
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _classify(exc: BaseException) -> str:
     if isinstance(exc, SandboxViolationError):
         return "blocked"
@@ -503,6 +522,8 @@ def _classify(exc: BaseException) -> str:
     if isinstance(exc, ImportError):
         # "cannot import name X from Y": the module exists, the function does not.
         return "invented_api" if "cannot import name" in str(exc) else "import"
+    if isinstance(exc, NameError) and _is_module_name(getattr(exc, "name", None)):
+        return "import"  # ``np.zeros`` without ``import numpy as np``: a missing import
     if isinstance(exc, AttributeError):
         return "invented_api"
     if isinstance(exc, TypeError) and re.search(

@@ -53,6 +53,9 @@ def test_a_good_sample_passes_and_can_use_its_folder() -> None:
     ("from skimage.filters import threshold_magic\n", "invented_api"),
     ("import numpy as np\nnp.segment_everything(1)\n", "invented_api"),
     ("import numpy as np\nnp.zeros(3, colour=1)\n", "invented_api"),
+    ("x = np.zeros(3)\n", "import"),  # the import was forgotten
+    ("x = scipy.ndimage\n", "import"),
+    ("x = undefined_helper(3)\n", "crash"),
     ("assert 1 + 1 == 3\n", "assertion"),
     ("raise ValueError('bad')\n", "crash"),
     ("import sys\nsys.exit(0)\n", "exit"),
