@@ -97,6 +97,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     every.add_argument("--agent-backend", help="add the agent's blob counter with this model")
     every.add_argument("--vlm", metavar="MODEL@URL", help="add a vision model's blob counter")
     every.add_argument("--base-url", help="OpenAI-compatible server for server models")
+    every.add_argument("--readme", type=Path,
+                       help="also write the generated tables into this README (between its "
+                            "bench:code and bench:blobs markers)")
     every.add_argument("--blob-samples", type=int, default=3,
                        help="answers per image of sampling counters")
     _common(every, "all", min(cpus, 2))
@@ -260,6 +263,8 @@ def _all(args: argparse.Namespace) -> int:
                          [(t["figure"], t["value"], t["target"], t["status"])
                           for t in summary["targets"]]))
     print(f"report: {args.out / 'report.md'}; README tables: {args.out / 'readme_tables.md'}")
+    if args.readme and suite.fill_readme(args.readme, summary):
+        print(f"updated the benchmark tables in {args.readme}")
     return 0
 
 

@@ -340,3 +340,20 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
         + code_table(summary) + f"\nPublished rows: {LEADERBOARD_SOURCE}.\n\n### Blob counting\n\n"
         + blob_table(summary))
     return path
+
+
+def fill_readme(readme: str | os.PathLike[str], summary: dict[str, Any]) -> bool:
+    """Replace the generated tables in ``readme`` (between ``<!-- bench:code ... -->`` and
+    ``<!-- /bench:code -->``, likewise ``bench:blobs``) with this run's. True if it changed."""
+    import re
+
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    new = text
+    for name, table in (("code", code_table(summary)), ("blobs", blob_table(summary))):
+        pattern = re.compile(rf"(<!-- bench:{name}[^>]*-->\n)(.*?)(<!-- /bench:{name} -->)",
+                             re.DOTALL)
+        new = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(3), new)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text

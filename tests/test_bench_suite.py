@@ -72,3 +72,15 @@ def test_plain_execution_reference_runs_each_canonical_solution(tmp_path: Path) 
     outcomes = code_bench.plain_outcomes(problems, data_dir=data, workers=1)
     assert outcomes["good"]["passed"] and not outcomes["bad"]["passed"]
     assert "AssertionError" in outcomes["bad"]["detail"]
+
+
+def test_the_readme_tables_are_replaced_between_their_markers(tmp_path: Path) -> None:
+    summary = _summary({"a": True}, {"a": True})
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:code (generated) -->\nold\n<!-- /bench:code -->\n"
+                      "middle\n<!-- bench:blobs -->\n<!-- /bench:blobs -->\nend\n")
+    assert suite.fill_readme(readme, summary)
+    text = readme.read_text()
+    assert "old" not in text and "0.5b (this run)" in text and "gpt-4o (published)" in text
+    assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
+    assert not suite.fill_readme(readme, summary)  # nothing new the second time
