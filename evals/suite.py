@@ -47,6 +47,7 @@ LEADERBOARD = (
 LEADERBOARD_SOURCE = ("human-eval-bia, data/*_passk_results.csv at commit 6157140 "
                       "(haesleinhuepf/human-eval-bia, 2024-11-21)")
 
+_SUITE_NAMES = {"hbia": "human-eval-bia", "bia": "bia"}
 OUTCOMES = ("passed", "syntax", "import", "invented_api", "assertion", "crash", "timeout",
             "memory", "blocked", "exit")
 
@@ -281,7 +282,8 @@ def code_table(summary: dict[str, Any]) -> str:
         sizes = [v["n"] for v in run["per_task"].values()] or [0]
         lo, hi = min(sizes), max(sizes)
         rows.append((
-            run["model"] + " (this run)", run["suite"], run["pass_at_k"].get("1"),
+            run["model"] + " (this run)", _SUITE_NAMES.get(run["suite"], run["suite"]),
+            run["pass_at_k"].get("1"),
             f"{run['tasks']}/{gen['tasks_total']}", str(lo) if lo == hi else f"{lo}-{hi}",
             *(cats.get(c, 0) for c in ("passed", "syntax", "import", "invented_api",
                                        "assertion", "timeout")),
@@ -290,10 +292,10 @@ def code_table(summary: dict[str, Any]) -> str:
                                                         "timeout")),
             gen["seconds_per_sample"], gen["tokens_per_sample"]))
     for model, value in LEADERBOARD:
-        rows.append((model + " (published)", "hbia", value, "57/57", "10",
+        rows.append((model + " (published)", "human-eval-bia", value, "57/57", "10",
                      *([""] * 7), "", ""))
     return report.markdown_table(
-        ["model", "tasks of", "pass@1", "tasks", "n/task", "passed", "syntax", "import",
+        ["model", "suite", "pass@1", "tasks", "n/task", "passed", "syntax", "import",
          "invented API", "assertion", "timeout", "other", "s/sample", "tokens/sample"], rows)
 
 

@@ -73,6 +73,14 @@ def test_infinite_loop_is_killed_with_its_process_group() -> None:
     assert result.seconds < 4
 
 
+def test_the_budget_is_cpu_time_with_wall_time_as_a_backstop() -> None:
+    busy = run("while True:\n    pass\n", sandbox.Limits(timeout=30, cpu_seconds=1))
+    assert busy.category == "timeout" and "CPU" in busy.detail
+    assert busy.seconds < 10
+    idle = run("import time\ntime.sleep(60)\n", sandbox.Limits(timeout=1, cpu_seconds=30))
+    assert idle.category == "timeout" and "wall" in idle.detail
+
+
 def test_fork_bomb_is_refused(host_file: Path) -> None:
     result = run("import os\nwhile True:\n    os.fork()\n")
     assert result.category == "blocked"
