@@ -310,7 +310,7 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
     prompt : str
         The counting prompt, as a vision model gets it.
     image : (M, N) ndarray
-        The image, written to ``image.tif`` in a fresh folder the agent works in.
+        The image, written to ``sample.tif`` in a fresh folder the agent works in.
     base_url : str, optional
         An OpenAI-compatible server for the backend.
 
@@ -333,10 +333,10 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
 
     model, info = _agent_model(backend, base_url)
     with tempfile.TemporaryDirectory(prefix="bia-count-") as folder:
-        io.write_image(Path(folder) / "image.tif", image, ImageMeta(axes=default_axes(image.ndim)))
+        io.write_image(Path(folder) / "sample.tif", image, ImageMeta(axes=default_axes(image.ndim)))
         workspace = Workspace([folder], output_root=Path(folder) / "out")
         agent = Agent(model, session=Session(workspace, model_info=info), model_info=info)
-        reply = agent.ask(f"{prompt} The image is image.tif.")
+        reply = agent.ask(f"{prompt} The image is sample.tif.")
     values = list(getattr(reply, "values", None) or [])
     if len(values) == 1 and isinstance(values[0], int | float) and float(values[0]).is_integer():
         return str(int(values[0]))

@@ -237,7 +237,7 @@ def test_agent_counter_counts_with_the_planner_and_tools(monkeypatch: pytest.Mon
     pytest.importorskip("agent.planner")
     from agent.backends import ModelInfo, ScriptedChatModel
 
-    plan = "labels = segment_objects(image=image)\nanswer(count(labels))\n"
+    plan = "labels = voronoi_otsu_labeling(image=sample)\nanswer(count(labels))\n"
     model = ScriptedChatModel(replies=[plan] * 4)
     info = ModelInfo("scripted", "scripted-planner")
     monkeypatch.setattr(blob_bench, "_agent_model", lambda backend, base_url: (model, info))
