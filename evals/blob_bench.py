@@ -323,7 +323,6 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
 
     try:
         from agent.planner import Agent
-
         from agent.session import Session
     except ImportError as exc:
         raise InputError(f"the agent counter needs agent.planner ({exc})") from exc
