@@ -413,6 +413,7 @@ def run_blob_bench(
     workers: int = 2,
     scheduler: str | None = None,
     classic_image: str | os.PathLike[str] | None = None,
+    ask_models: bool = True,
 ) -> dict[str, Any]:
     """Ask every counter about every image and write results, summary, report and plots.
 
@@ -442,6 +443,9 @@ def run_blob_bench(
         Dask scheduler address.
     classic_image : path-like, optional
         The classic ``blobs.tif``; needed for the ``classic`` set.
+    ask_models : bool
+        Ask model counters (``agent:``, ``vlm:``) what they have not answered yet; False
+        reports only the answers already in ``results.jsonl`` for them.
 
     Returns
     -------
@@ -480,7 +484,8 @@ def run_blob_bench(
                             "prompt": all_prompts[variant], "base_url": base_url,
                             "temperature": temperature, "classic_image": classic,
                         })
-    todo = [job for job in jobs if job not in store]
+    todo = [job for job in jobs if job not in store and (
+        ask_models or job["counter"].partition(":")[0] not in ("agent", "vlm"))]
     for record in run_jobs(count_job, todo, workers=workers, scheduler=scheduler,
                            description="counting"):
         store.append(record)

@@ -141,7 +141,8 @@ def run_suite(
     n : int
         Samples per task for each model.
     generate : bool
-        Generate missing samples (False: score what exists).
+        Generate missing samples and ask model counters for missing answers (False: score
+        and report what exists).
     budget_minutes : float, optional
         Per model and problem set, stop generating after this long (rerun to go on).
     agent_backend : str, optional
@@ -211,7 +212,7 @@ def run_suite(
         sets.append("classic")
     summary["blobs"] = blob_bench.run_blob_bench(
         out / "blobs", counters, sets=sets, variants=("classic",), samples=blob_samples,
-        base_url=blob_url, workers=workers, classic_image=classic)
+        base_url=blob_url, workers=workers, classic_image=classic, ask_models=generate)
     summary["targets"] = targets(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     write_report(out, summary)

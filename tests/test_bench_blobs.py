@@ -246,3 +246,15 @@ def test_agent_counter_counts_with_the_planner_and_tools(monkeypatch: pytest.Mon
     text = blob_bench.agent_count("scripted", blob_bench.PROMPTS["classic"], item.image)
     # The count comes from the tools run on the real image, not from the model.
     assert parse_count(text) == item.count
+
+
+def test_model_counters_can_be_reported_without_asking_them(tmp_path: Path) -> None:
+    blob_bench.run_blob_bench(tmp_path, ["scripted:12"], sets=["coins"], variants=["classic"],
+                              samples=1, workers=1)
+    text = (tmp_path / "results.jsonl").read_text()
+    (tmp_path / "results.jsonl").write_text(text.replace('"scripted:12"', '"agent:x"'))
+    summary = blob_bench.run_blob_bench(tmp_path, ["agent:x", "vlm:y"], sets=["coins"],
+                                        variants=["classic"], samples=2, workers=1,
+                                        ask_models=False)
+    groups = {g["counter"]: g for g in summary["groups"]}
+    assert groups["agent:x"]["n"] == 1 and "vlm:y" not in groups  # nothing was asked
