@@ -269,7 +269,7 @@ def imported_modules(program: str) -> list[str]:
 
     Examples
     --------
-    >>> imported_modules("import numpy as np\ndef f():\n    from skimage import filters\n")
+    >>> imported_modules("import numpy as np\\ndef f():\\n    from skimage import filters\\n")
     ['numpy', 'skimage']
     """
     import ast
