@@ -288,6 +288,10 @@ def answer(spec: str, item: BlobImage, variant: str, prompt: str, sample: int, *
     )
 
 
+class NoCountError(RuntimeError):
+    """The agent's reply holds no single count (its plan failed or answered something else)."""
+
+
 @functools.cache
 def _agent_model(backend: str, base_url: str | None) -> tuple[Any, Any]:
     """The agent's chat model and its info, loaded once per process."""
@@ -300,8 +304,8 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
                 base_url: str | None = None) -> str:
     """The agent's answer to a counting prompt about ``image``, given to it as a file.
 
-    The agent (:class:`agent.planner.Agent`) writes a plan over its tools and runs it; when the
-    plan answers one number, that number is the answer, else the reply's text is parsed.
+    The agent (:class:`agent.planner.Agent`) writes a plan over its tools and runs it; the
+    number its plan answers is the count.
 
     Parameters
     ----------
@@ -317,7 +321,12 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
     Returns
     -------
     str
-        The number, or the reply's text when the plan answered none or several.
+        The number the plan answered.
+
+    Raises
+    ------
+    NoCountError
+        When the plan answered no number, or several (a failed answer, recorded as such).
     """
     import tempfile
 
@@ -339,7 +348,9 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
     values = list(getattr(reply, "values", None) or [])
     if len(values) == 1 and isinstance(values[0], int | float) and float(values[0]).is_integer():
         return str(int(values[0]))
-    return reply.text
+    # Not a count: the reply's text may still hold numbers (line numbers of a failed plan),
+    # which must not be read as one.
+    raise NoCountError(f"the agent answered no count: {reply.text[:300]}")
 
 
 @functools.cache

@@ -258,3 +258,22 @@ def test_model_counters_can_be_reported_without_asking_them(tmp_path: Path) -> N
                                         ask_models=False)
     groups = {g["counter"]: g for g in summary["groups"]}
     assert groups["agent:x"]["n"] == 1 and "vlm:y" not in groups  # nothing was asked
+
+
+def test_an_agent_reply_without_a_count_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("agent.planner")
+    from agent.backends import ModelInfo, ScriptedChatModel
+
+    # A plan that measures but answers no count: the failure text mentions line numbers.
+    plan = ("labels = voronoi_otsu_labeling(image=sample)\n"
+            "table = measure_objects(labels=labels, image=sample)\nanswer(mean(table, \"area\"))\n")
+    model = ScriptedChatModel(replies=[plan] * 4)
+    monkeypatch.setattr(blob_bench, "_agent_model",
+                        lambda backend, base_url: (model, ModelInfo("scripted", "s")))
+    blob_bench.load_set.cache_clear()
+    item = next(iter(blob_bench.load_set("coins").values()))
+    job = {"counter": "agent:s", "variant": "classic", "set": "coins", "image": item.name,
+           "sample": 0, "truth": "all", "prompt": blob_bench.PROMPTS["classic"]}
+    record = blob_bench.count_job(job)
+    assert not record["parsed"] and record["predicted"] is None
+    assert "no count" in record["error"]
