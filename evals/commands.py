@@ -94,7 +94,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                        help="score the samples that exist, generate none")
     every.add_argument("--budget-minutes", type=float,
                        help="per model and task set, stop generating after this long")
-    every.add_argument("--agent-backend", help="add the agent's blob counter with this model")
+    every.add_argument("--agent-backends", nargs="*", default=[], metavar="MODEL",
+                       help="add the agent's blob counter with each of these models")
     every.add_argument("--vlm", metavar="MODEL@URL", help="add a vision model's blob counter")
     every.add_argument("--base-url", help="OpenAI-compatible server for server models")
     every.add_argument("--readme", type=Path,
@@ -256,7 +257,7 @@ def _all(args: argparse.Namespace) -> int:
     summary = suite.run_suite(
         args.out, human_eval_bia=args.human_eval_bia, models=args.models, n=args.n,
         generate=not args.no_generate, budget_minutes=args.budget_minutes,
-        agent_backend=args.agent_backend, vlm=args.vlm, base_url=args.base_url,
+        agent_backends=args.agent_backends, vlm=args.vlm, base_url=args.base_url,
         blob_samples=args.blob_samples, workers=args.workers,
     )
     print(markdown_table(["figure", "value", "target", "status"],

@@ -2,7 +2,7 @@
 
     bia bench all
     bia bench all --human-eval-bia ../shared/benchmarks/human-eval-bia --models 0.5b 1.5b
-    bia bench all --agent-backend 1.5b --vlm qwen2-vl@http://127.0.0.1:8000/v1
+    bia bench all --agent-backends 1.5b 0.5b --vlm qwen2-vl@http://127.0.0.1:8000/v1
 
 Runs, each into its own folder under ``--out`` (all resumable: a rerun skips what is done):
 
@@ -121,7 +121,7 @@ def run_suite(
     n: int = 3,
     generate: bool = True,
     budget_minutes: float | None = None,
-    agent_backend: str | None = None,
+    agent_backends: Sequence[str] = (),
     vlm: str | None = None,
     base_url: str | None = None,
     blob_samples: int = 3,
@@ -145,8 +145,8 @@ def run_suite(
         and report what exists).
     budget_minutes : float, optional
         Per model and problem set, stop generating after this long (rerun to go on).
-    agent_backend : str, optional
-        Add the ``agent:BACKEND`` blob counter.
+    agent_backends : sequence of str
+        Add an ``agent:BACKEND`` blob counter for each.
     vlm : str, optional
         Add a vision model (``MODEL@URL``, ``URL`` or ``MODEL``).
     base_url : str, optional
@@ -198,8 +198,7 @@ def run_suite(
             if result is not None:
                 code["models"].append({"suite": name, "model": model, **result})
     counters = ["classical", "constant:24", "random:1:100"]
-    if agent_backend:
-        counters.append(f"agent:{agent_backend}")
+    counters += [f"agent:{backend}" for backend in agent_backends]
     blob_url = base_url
     if vlm:
         from evals.models import resolve_vlm
