@@ -288,6 +288,10 @@ def answer(spec: str, item: BlobImage, variant: str, prompt: str, sample: int, *
     )
 
 
+LAST_PLAN: dict[str, str | None] = {}
+"""The plan of each agent backend's latest answer (recorded with its result)."""
+
+
 class NoCountError(RuntimeError):
     """The agent's reply holds no single count (its plan failed or answered something else)."""
 
@@ -345,8 +349,12 @@ def agent_count(backend: str, prompt: str, image: np.ndarray, *,
         workspace = Workspace([folder], output_root=Path(folder) / "out")
         agent = Agent(model, session=Session(workspace, model_info=info), model_info=info)
         reply = agent.ask(f"{prompt} The image is sample.tif.")
+    plan = getattr(reply, "plan", None)
+    LAST_PLAN[backend] = plan.render() if plan is not None else None
+    forms = [item.form for item in plan.answer] if plan is not None else []
     values = list(getattr(reply, "values", None) or [])
-    if len(values) == 1 and isinstance(values[0], int | float) and float(values[0]).is_integer():
+    if (forms == ["count"] and len(values) == 1 and isinstance(values[0], int | float)
+            and float(values[0]).is_integer()):
         return str(int(values[0]))
     # Not a count: the reply's text may still hold numbers (line numbers of a failed plan),
     # which must not be read as one.
@@ -377,6 +385,8 @@ def count_job(job: dict[str, Any]) -> dict[str, Any]:
         text, error = "", f"{type(exc).__name__}: {exc}"
     predicted = parse_count(text)
     record = {key: job[key] for key in KEY_FIELDS}
+    if job["counter"].startswith("agent:"):
+        record["plan"] = LAST_PLAN.pop(job["counter"].split(":", 1)[1], None)
     record.update({
         "truth": truth, "answer": text[:500], "predicted": predicted,
         "parsed": predicted is not None, "seconds": round(time.perf_counter() - start, 3),

@@ -48,6 +48,7 @@ LEADERBOARD_SOURCE = ("human-eval-bia, data/*_passk_results.csv at commit 615714
                       "(haesleinhuepf/human-eval-bia, 2024-11-21)")
 
 _SUITE_NAMES = {"hbia": "human-eval-bia", "bia": "bia"}
+_SHOWN = ("passed", "syntax", "import", "invented_api", "assertion", "crash", "timeout")
 OUTCOMES = ("passed", "syntax", "import", "invented_api", "assertion", "crash", "timeout",
             "memory", "blocked", "exit")
 
@@ -285,18 +286,16 @@ def code_table(summary: dict[str, Any]) -> str:
             run["model"] + " (this run)", _SUITE_NAMES.get(run["suite"], run["suite"]),
             run["pass_at_k"].get("1"),
             f"{run['tasks']}/{gen['tasks_total']}", str(lo) if lo == hi else f"{lo}-{hi}",
-            *(cats.get(c, 0) for c in ("passed", "syntax", "import", "invented_api",
-                                       "assertion", "timeout")),
-            sum(v for k, v in cats.items() if k not in ("passed", "syntax", "import",
-                                                        "invented_api", "assertion",
-                                                        "timeout")),
+            *(cats.get(c, 0) for c in _SHOWN),
+            sum(v for k, v in cats.items() if k not in _SHOWN),
             gen["seconds_per_sample"], gen["tokens_per_sample"]))
     for model, value in LEADERBOARD:
         rows.append((model + " (published)", "human-eval-bia", value, "57/57", "10",
-                     *([""] * 7), "", ""))
+                     *([""] * (len(_SHOWN) + 1)), "", ""))
     return report.markdown_table(
         ["model", "suite", "pass@1", "tasks", "n/task", "passed", "syntax", "import",
-         "invented API", "assertion", "timeout", "other", "s/sample", "tokens/sample"], rows)
+         "invented API", "assertion", "crash", "timeout", "other", "s/sample",
+         "tokens/sample"], rows)
 
 
 def blob_table(summary: dict[str, Any]) -> str:

@@ -277,3 +277,4 @@ def test_an_agent_reply_without_a_count_is_a_failure(monkeypatch: pytest.MonkeyP
     record = blob_bench.count_job(job)
     assert not record["parsed"] and record["predicted"] is None
     assert "no count" in record["error"]
+    assert "measure_objects" in record["plan"]  # what the agent planned is kept
