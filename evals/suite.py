@@ -48,6 +48,8 @@ LEADERBOARD_SOURCE = ("human-eval-bia, data/*_passk_results.csv at commit 615714
                       "(haesleinhuepf/human-eval-bia, 2024-11-21)")
 
 _SUITE_NAMES = {"hbia": "human-eval-bia", "bia": "bia"}
+_MODEL_NAMES = {"0.5b": "Qwen2.5-Coder-0.5B-Instruct Q4_K_M, embedded",
+                "1.5b": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M, embedded"}
 _SHOWN = ("passed", "syntax", "import", "invented_api", "assertion", "crash", "timeout")
 OUTCOMES = ("passed", "syntax", "import", "invented_api", "assertion", "crash", "timeout",
             "memory", "blocked", "exit")
@@ -283,7 +285,8 @@ def code_table(summary: dict[str, Any]) -> str:
         sizes = [v["n"] for v in run["per_task"].values()] or [0]
         lo, hi = min(sizes), max(sizes)
         rows.append((
-            run["model"] + " (this run)", _SUITE_NAMES.get(run["suite"], run["suite"]),
+            _MODEL_NAMES.get(run["model"], run["model"]) + " (this run)",
+            _SUITE_NAMES.get(run["suite"], run["suite"]),
             run["pass_at_k"].get("1"),
             f"{run['tasks']}/{gen['tasks_total']}", str(lo) if lo == hi else f"{lo}-{hi}",
             *(cats.get(c, 0) for c in _SHOWN),

@@ -56,7 +56,8 @@ def test_targets_say_where_each_figure_stands(tmp_path: Path) -> None:
     tables = (tmp_path / "readme_tables.md").read_text()
     assert "claude-3-5-sonnet-20241022 (published)" in tables and "0.637" in tables
     assert "gpt-4o (published)" in tables and ">= 8.6" in tables
-    assert "0.5b (this run)" in tables and "0.250" in tables
+    assert "Qwen2.5-Coder-0.5B-Instruct Q4_K_M, embedded (this run)" in tables
+    assert "0.250" in tables
 
 
 def test_plain_execution_reference_runs_each_canonical_solution(tmp_path: Path) -> None:
@@ -81,6 +82,6 @@ def test_the_readme_tables_are_replaced_between_their_markers(tmp_path: Path) ->
                       "middle\n<!-- bench:blobs -->\n<!-- /bench:blobs -->\nend\n")
     assert suite.fill_readme(readme, summary)
     text = readme.read_text()
-    assert "old" not in text and "0.5b (this run)" in text and "gpt-4o (published)" in text
+    assert "old" not in text and "0.5B-Instruct" in text and "gpt-4o (published)" in text
     assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
     assert not suite.fill_readme(readme, summary)  # nothing new the second time
