@@ -8,11 +8,15 @@ Image sets with a known count:
   elevation-map watershed and local threshold, both find exactly 24; see the tests).
 * ``nuclei``: stardist's ``test_image_nuclei_2d``, whose mask has 125 nuclei (numbered up
   to 183 with gaps, so the largest label is not the count); 112 do not touch the border.
+* ``classic``: the classic ``blobs.tif`` (clEsperanto's, also in human-eval-bia's example data)
+  when the user gives its path (:func:`register_classic_image`; bia does not ship it). Its truth
+  is the count at Otsu's threshold (64), the definition the published gpt-4o figures use.
 
 Each counter answers a prompt about each image ``samples`` times. Counters: a vision model on an
 OpenAI-compatible server (``vlm:MODEL``), the classical pipeline without any model
 (``classical``), ``constant:N`` and ``random:LOW:HIGH`` floors, ``scripted:TEXT`` for tests, and
-``agent:BACKEND`` (the agent answering with its tools, when :mod:`agent` provides a backend).
+``agent:BACKEND`` (the agent with its tools: :class:`agent.planner.Agent` writes a plan, the
+tools run it, the count is the plan's answer).
 Answers are parsed to a whole number; an answer that does not parse is a failure: it is wrong
 for the exact-match rate and counts as 0 for MAE and bias, never dropped.
 """
@@ -49,8 +53,18 @@ PROMPTS = {
 """Prompt variants; ``ignore_border`` is scored against the count of blobs off the border."""
 
 TRUTH_OF_VARIANT = {"classic": "all", "ignore_border": "inner"}
+
+PUBLISHED = (
+    {"counter": "gpt-4o (published)", "set": "classic", "variant": "classic", "n": 25,
+     "truth": 64, "mean": 55.4, "sd": 5.7, "min": 46, "max": 69,
+     "source": "gpt-4o's answers to the classic prompt on the classic blobs image, as reported "
+               "by the authors of that experiment (figures quoted in bia issue #15)"},
+)
+"""Reference rows from published runs; only summary figures exist (no per-answer data), so
+exact match and MAE are unknown (MAE is at least the absolute bias)."""
 KEY_FIELDS = ("counter", "variant", "set", "image", "sample")
-DETERMINISTIC = ("classical", "constant")
+DETERMINISTIC = ("classical", "constant", "agent")
+"""Counters that answer the same every time (the agent decodes greedily): asked once."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +139,57 @@ def nuclei_set() -> list[BlobImage]:
     return [BlobImage("nuclei", "stardist_nuclei_2d", image, count, inner)]
 
 
-IMAGE_SETS = {"synthetic": synthetic_set, "coins": coins_set, "nuclei": nuclei_set}
+_CLASSIC: dict[str, str] = {}
+
+
+def otsu_count(image: np.ndarray) -> int:
+    """Objects at Otsu's threshold: connected components (8-connected) of ``image > otsu``.
+
+    Examples
+    --------
+    >>> img = np.zeros((9, 9)); img[1:3, 1:3] = 1; img[5:8, 5:8] = 1
+    >>> otsu_count(img)
+    2
+    """
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label
+
+    data = np.asarray(image, dtype=float)
+    if data.ndim != 2:
+        raise InputError(f"otsu_count needs a 2D image, got shape {data.shape}")
+    return int(label(data > threshold_otsu(data), connectivity=2).max())
+
+
+def register_classic_image(path: str | os.PathLike[str]) -> None:
+    """Make the ``classic`` set the image at ``path`` (the classic ``blobs.tif``)."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"classic blobs image {str(path)!r} does not exist")
+    _CLASSIC["path"] = str(source.resolve())
+    load_set.cache_clear()
+
+
+def classic_set() -> list[BlobImage]:
+    """The classic blobs image given with :func:`register_classic_image`, truth at Otsu."""
+    import tifffile
+
+    if "path" not in _CLASSIC:
+        raise InputError(
+            "the classic set needs the classic blobs.tif: give its path with --classic-image "
+            "(human-eval-bia's example_data/blobs.tif is that image)"
+        )
+    image = np.asarray(tifffile.imread(_CLASSIC["path"]))
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label
+    from skimage.segmentation import clear_border
+
+    labels = label(image > threshold_otsu(image), connectivity=2)
+    inner = int(np.unique(clear_border(labels)[clear_border(labels) != 0]).size)
+    return [BlobImage("classic", "blobs", image, otsu_count(image), inner)]
+
+
+IMAGE_SETS = {"synthetic": synthetic_set, "coins": coins_set, "nuclei": nuclei_set,
+              "classic": classic_set}
 
 
 @functools.cache
@@ -217,13 +281,84 @@ def answer(spec: str, item: BlobImage, variant: str, prompt: str, sample: int, *
         model = _vlm(arg, base_url)
         return model.generate(prompt, image=item.image, temperature=temperature, seed=sample)
     if kind == "agent":
-        from evals.agent_bench import agent_answer_text
-
-        return agent_answer_text(arg, prompt, item.image)
+        return agent_count(arg, prompt, item.image, base_url=base_url)
     raise InputError(
         f"unknown counter {spec!r}: use classical, constant:N, random:LOW:HIGH, vlm:MODEL, "
         "scripted:TEXT or agent:BACKEND"
     )
+
+
+LAST_PLAN: dict[str, str | None] = {}
+"""The plan of each agent backend's latest answer (recorded with its result)."""
+
+
+class NoCountError(RuntimeError):
+    """The agent's reply holds no single count (its plan failed or answered something else)."""
+
+
+@functools.cache
+def _agent_model(backend: str, base_url: str | None) -> tuple[Any, Any]:
+    """The agent's chat model and its info, loaded once per process."""
+    from agent.backends import make_chat_model
+
+    return make_chat_model(backend, base_url=base_url, progress=False)
+
+
+def agent_count(backend: str, prompt: str, image: np.ndarray, *,
+                base_url: str | None = None) -> str:
+    """The agent's answer to a counting prompt about ``image``, given to it as a file.
+
+    The agent (:class:`agent.planner.Agent`) writes a plan over its tools and runs it; the
+    number its plan answers is the count.
+
+    Parameters
+    ----------
+    backend : str
+        The agent's model: ``0.5b``, ``1.5b``, a ``.gguf`` path or a server model name.
+    prompt : str
+        The counting prompt, as a vision model gets it.
+    image : (M, N) ndarray
+        The image, written to ``sample.tif`` in a fresh folder the agent works in.
+    base_url : str, optional
+        An OpenAI-compatible server for the backend.
+
+    Returns
+    -------
+    str
+        The number the plan answered.
+
+    Raises
+    ------
+    NoCountError
+        When the plan answered no number, or several (a failed answer, recorded as such).
+    """
+    import tempfile
+
+    try:
+        from agent.planner import Agent
+        from agent.session import Session
+    except ImportError as exc:
+        raise InputError(f"the agent counter needs agent.planner ({exc})") from exc
+    from tools import io
+    from tools.types import ImageMeta, default_axes
+    from tools.workspace import Workspace
+
+    model, info = _agent_model(backend, base_url)
+    with tempfile.TemporaryDirectory(prefix="bia-count-") as folder:
+        io.write_image(Path(folder) / "sample.tif", image, ImageMeta(axes=default_axes(image.ndim)))
+        workspace = Workspace([folder], output_root=Path(folder) / "out")
+        agent = Agent(model, session=Session(workspace, model_info=info), model_info=info)
+        reply = agent.ask(f"{prompt} The image is sample.tif.")
+    plan = getattr(reply, "plan", None)
+    LAST_PLAN[backend] = plan.render() if plan is not None else None
+    forms = [item.form for item in plan.answer] if plan is not None else []
+    values = list(getattr(reply, "values", None) or [])
+    if (forms == ["count"] and len(values) == 1 and isinstance(values[0], int | float)
+            and float(values[0]).is_integer()):
+        return str(int(values[0]))
+    # Not a count: the reply's text may still hold numbers (line numbers of a failed plan),
+    # which must not be read as one.
+    raise NoCountError(f"the agent answered no count: {reply.text[:300]}")
 
 
 @functools.cache
@@ -235,6 +370,8 @@ def _vlm(model: str, base_url: str | None) -> Any:
 
 def count_job(job: dict[str, Any]) -> dict[str, Any]:
     """Ask one counter about one image once; a module-level function for process pools."""
+    if job.get("classic_image") and _CLASSIC.get("path") != job["classic_image"]:
+        register_classic_image(job["classic_image"])  # a fresh worker process
     item = load_set(job["set"])[job["image"]]
     truth = item.count if job["truth"] == "all" else item.count_inner
     start = time.perf_counter()
@@ -248,6 +385,8 @@ def count_job(job: dict[str, Any]) -> dict[str, Any]:
         text, error = "", f"{type(exc).__name__}: {exc}"
     predicted = parse_count(text)
     record = {key: job[key] for key in KEY_FIELDS}
+    if job["counter"].startswith("agent:"):
+        record["plan"] = LAST_PLAN.pop(job["counter"].split(":", 1)[1], None)
     record.update({
         "truth": truth, "answer": text[:500], "predicted": predicted,
         "parsed": predicted is not None, "seconds": round(time.perf_counter() - start, 3),
@@ -276,6 +415,8 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "bias": float(np.mean(error)) if len(records) else float("nan"),
         "mape": float(np.mean(np.abs(error) / np.maximum(truth, 1))) if len(records) else
         float("nan"),
+        "mean_answer": float(np.mean(predicted)) if len(records) else float("nan"),
+        "sd_answer": float(np.std(predicted, ddof=1)) if len(records) > 1 else 0.0,
     }
 
 
@@ -292,6 +433,8 @@ def run_blob_bench(
     temperature: float = 0.7,
     workers: int = 2,
     scheduler: str | None = None,
+    classic_image: str | os.PathLike[str] | None = None,
+    ask_models: bool = True,
 ) -> dict[str, Any]:
     """Ask every counter about every image and write results, summary, report and plots.
 
@@ -319,6 +462,16 @@ def run_blob_bench(
         Local worker processes.
     scheduler : str, optional
         Dask scheduler address.
+    classic_image : path-like, optional
+        The classic ``blobs.tif``; needed for the ``classic`` set.
+    ask_models : bool
+        Ask model counters (``agent:``, ``vlm:``) what they have not answered yet; False
+        reports only the answers already in ``results.jsonl`` for them.
+
+    Returns
+    -------
+    dict
+        ``groups`` (metrics per counter, prompt and set) and ``published`` reference rows.
     """
     if samples < 1:
         raise InputError(f"samples must be at least 1, got {samples}")
@@ -329,6 +482,9 @@ def run_blob_bench(
             raise InputError(f"unknown prompt variant {variant!r}; known: {', '.join(all_prompts)}")
         if all_truths.get(variant, "all") not in ("all", "inner"):
             raise InputError(f"variant {variant!r}: truth must be 'all' or 'inner'")
+    classic = str(Path(classic_image).resolve()) if classic_image else None
+    if classic:
+        register_classic_image(classic)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "results.jsonl", KEY_FIELDS)
@@ -347,15 +503,17 @@ def run_blob_bench(
                             "counter": counter, "variant": variant, "set": set_name,
                             "image": item.name, "sample": sample, "truth": truth,
                             "prompt": all_prompts[variant], "base_url": base_url,
-                            "temperature": temperature,
+                            "temperature": temperature, "classic_image": classic,
                         })
-    todo = [job for job in jobs if job not in store]
+    todo = [job for job in jobs if job not in store and (
+        ask_models or job["counter"].partition(":")[0] not in ("agent", "vlm"))]
     for record in run_jobs(count_job, todo, workers=workers, scheduler=scheduler,
                            description="counting"):
         store.append(record)
     wanted = {store.key(job) for job in jobs}
     records = [r for r in store.records if store.key(r) in wanted]
     summary = summarize(records)
+    summary["published"] = [dict(row) for row in PUBLISHED if row["set"] in sets]
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(out, records, summary)
     return summary
@@ -426,6 +584,15 @@ def write_report(out: Path, records: Sequence[dict[str, Any]], summary: dict[str
             ["counter", "prompt", "image set", "answers", "exact", "within ±1", "MAE", "bias",
              "unparsed"], rows),
     ]
+    published = summary.get("published") or []
+    if published:
+        lines.append("\nPublished reference (summary figures only: exact match and MAE unknown; "
+                     "MAE is at least |bias|):\n")
+        lines.append(report.markdown_table(
+            ["counter", "image set", "answers", "mean", "SD", "range", "truth", "bias",
+             "source"],
+            [(r["counter"], r["set"], r["n"], r["mean"], r["sd"], f"{r['min']}-{r['max']}",
+              r["truth"], round(r["mean"] - r["truth"], 2), r["source"]) for r in published]))
     for counter in sorted({r["counter"] for r in records}):
         names = _plots(out, records, counter)
         lines.append(f"\n## {counter}\n\n" + "  ".join(f"![{n}]({n})" for n in names) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -35,19 +36,76 @@ from evals.humaneval import (
 from evals.models import Model
 from evals.passk import mean_pass_at_k, pass_at_k
 from evals.runner import ResultStore, run_jobs
+from tools.errors import InputError
 
 DEFAULT_PROMPT = (
     "Complete the following Python function. Reply with the whole function, including the "
     "imports it needs, in a single ```python code block.\n\n```python\n{prompt}```\n"
 )
+HUMAN_EVAL_BIA_PROMPT = (
+    # human-eval-bia's own prompt (setup_prompt in its demo/create_samples.ipynb, MIT licence),
+    # kept to the character, indentation included: scores are comparable with its leaderboard
+    # only under its own prompt.
+    "Complete the following code. \n"
+    "    First, write down a plan as comments how to solve the problem step-by-step.\n"
+    "    Then, import the python libraries you think you will use.\n"
+    "    Then, write the function you were asked for.\n"
+    "    Write python code only.\n"
+    "    Do NOT write any code for testing the function.\n"
+    "    Return the complete code including my code.\n"
+    "\n"
+    "```python\n"
+    "{prompt}\n"
+    "```\n"
+    "    "
+)
+DEFAULT_LIMITS = sandbox.Limits(timeout=120.0, cpu_seconds=30)
+"""A sample's budget: 30 CPU seconds after its imports, 120 s of wall time at most. CPU time,
+not wall time, is what the sample itself spends: on a loaded machine the wall clock of the
+same program stretches several times (OpenCL compiling kernels on first use: 5.5 s of CPU,
+10-30 s of wall time on this 2-core machine under load)."""
+END_OF_CODE = "\n```\n"
+"""Stop sequence of ``--stop-after-code``: the close of the answer's first code block. What
+small models write after it (an explanation, a usage example) is not run, only paid for."""
 KEY_FIELDS = ("task_id", "sample")
+_BESIDE = re.compile(r"""["']\.\./([A-Za-z0-9_.-]+)/""")
+
+
+def suite_of(problems: dict[str, Problem]) -> str:
+    """``human-eval-bia`` when the problems are that suite's (its task ids name its notebooks
+    in ``../test_cases/``), else ``bia``."""
+    ids = list(problems)
+    if ids and all(t.startswith("../test_cases/") for t in ids):
+        return "human-eval-bia"
+    return "bia"
+
+
+def default_template(problems: dict[str, Problem]) -> str:
+    """The generation prompt a suite is scored with: its own where it has one."""
+    return HUMAN_EVAL_BIA_PROMPT if suite_of(problems) == "human-eval-bia" else DEFAULT_PROMPT
+
+
+def data_place(problems: dict[str, Problem], data_dir: str | os.PathLike[str] | None) -> str:
+    """Where the data folder goes for these problems, relative to a sample's working folder.
+
+    ``../NAME`` when the tests open files as ``../NAME/...`` and NAME is the data folder's
+    name (human-eval-bia: ``../example_data``), else ``data`` (bia's tasks).
+    """
+    if data_dir is None:
+        return "data"
+    name = Path(data_dir).resolve().name
+    for problem in problems.values():
+        for found in _BESIDE.findall(problem.test + problem.prompt + problem.canonical_solution):
+            if found == name:
+                return f"../{name}"
+    return "data"
 
 
 def execute_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one sample's program in the sandbox; a module-level function for process pools."""
     limits = sandbox.Limits(**job["limits"])
     result = sandbox.run_program(job["program"], limits, data_dir=job.get("data_dir"),
-                                 mode=job.get("mode"))
+                                 data_at=job.get("data_at", "data"), mode=job.get("mode"))
     record = {"task_id": job["task_id"], "sample": job["sample"], **result.to_dict()}
     record["completion"] = job["completion"][:2000]
     return record
@@ -61,12 +119,41 @@ def generate_samples(
     n: int = 1,
     template: str = DEFAULT_PROMPT,
     temperature: float = 0.2,
-) -> Path:
+    budget_seconds: float | None = None,
+) -> tuple[Path, int]:
     """Ask ``model`` for ``n`` completions of each problem and append them to ``path``.
 
-    Resumable: samples already in the file count towards ``n``. Each line keeps the model's
-    raw answer next to the extracted ``completion``.
+    Resumable: samples already in the file count towards ``n``, and each sample is written
+    (and flushed) as soon as it exists, so a crash or Ctrl-C keeps every finished one. Each line
+    keeps the model's raw answer next to the extracted ``completion``, the seconds it took and
+    the tokens used. Sample ``i`` of every task is drawn with seed ``i``.
+
+    Parameters
+    ----------
+    problems : dict
+        Problems by task id.
+    model : Model
+        What writes the code.
+    path : path-like
+        The samples JSONL (appended to).
+    n : int
+        Samples per task.
+    template : str
+        The prompt; ``{prompt}`` is replaced by the task's prompt.
+    temperature : float
+        Sampling temperature.
+    budget_seconds : float, optional
+        Stop starting new samples after this long (the next run goes on from there).
+
+    Returns
+    -------
+    (Path, int)
+        The file and how many samples are still missing (0 when complete).
     """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if "{prompt}" not in template:
+        raise ValueError("the prompt template must contain {prompt}")
     path = Path(path)
     have: Counter[str] = Counter()
     if path.exists():
@@ -74,24 +161,36 @@ def generate_samples(
             if problem is None and isinstance(value, dict) and "task_id" in value:
                 have[value["task_id"]] += 1
     path.parent.mkdir(parents=True, exist_ok=True)
-    todo = [(p, i) for p in problems.values() for i in range(have[p.task_id], n)]
+    # Sample 0 of every task first, then sample 1 ...: a run cut short still covers all tasks.
+    todo = [(p, i) for i in range(n) for p in problems.values() if have[p.task_id] <= i]
+    started = time.perf_counter()
+    done = 0
     with open(path, "a", encoding="utf-8") as handle:
-        for problem, index in tqdm(todo, desc=f"generating with {model.name}", leave=False):
-            prompt = template.format(prompt=problem.prompt)
+        for problem, index in tqdm(todo, desc=f"generating with {model.name}", unit="sample"):
+            if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
+                break
+            prompt = template.replace("{prompt}", problem.prompt)
             start = time.perf_counter()
             try:
                 raw = model.generate(prompt, temperature=temperature, seed=index)
                 error = None
             except Exception as exc:  # a failed request is a failed sample, not a failed run
                 raw, error = "", f"{type(exc).__name__}: {exc}"
+            usage = getattr(model, "last_usage", None) or {}
             record = {
-                "task_id": problem.task_id, "completion": extract_code(raw, problem.entry_point),
-                "raw": raw, "model": model.name, "seconds": round(time.perf_counter() - start, 3),
+                "task_id": problem.task_id, "sample": index,
+                "completion": extract_code(raw, problem.entry_point),
+                "raw": raw, "model": model.name, "temperature": temperature,
+                "stop": list(getattr(model, "stop", []) or []),
+                "seconds": round(time.perf_counter() - start, 3),
+                **({"completion_tokens": usage["completion_tokens"]}
+                   if "completion_tokens" in usage else {}),
                 **({"error": error} if error else {}),
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
-    return path
+            done += 1
+    return path, len(todo) - done
 
 
 def _issue_record(issue: InputIssue, kind: str) -> dict[str, Any]:
@@ -109,6 +208,7 @@ def run_code_bench(
     canonical: bool = False,
     limits: sandbox.Limits | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    data_at: str | None = None,
     workers: int = 2,
     scheduler: str | None = None,
     mode: sandbox.Mode | None = None,
@@ -127,9 +227,12 @@ def run_code_bench(
     canonical : bool
         Score the problems' canonical solutions instead of samples.
     limits : Limits, optional
-        Sandbox resources per sample.
+        Sandbox resources per sample; :data:`DEFAULT_LIMITS` when None.
     data_dir : path-like, optional
-        Folder copied into each sample's working folder as ``data/``.
+        The folder the tests read.
+    data_at : str, optional
+        Where it goes relative to a sample's working folder: ``data`` (a copy inside it) or
+        ``../NAME`` (beside it, read-only); by default as the tests expect (:func:`data_place`).
     workers : int
         Local worker processes.
     scheduler : str, optional
@@ -146,7 +249,7 @@ def run_code_bench(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    limits = limits or sandbox.Limits()
+    limits = limits or DEFAULT_LIMITS
     problems, problem_issues = read_problems(problems_path)
     if canonical:
         samples, sample_issues = canonical_samples(problems), []
@@ -160,7 +263,11 @@ def run_code_bench(
         record = _issue_record(issue, kind)
         if record not in store:
             store.append(record)
-    jobs = [_job(problems[s.task_id], s, limits, data_dir, mode) for s in samples]
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise InputError(f"data folder {str(data_dir)!r} does not exist")
+    data_at = data_at or data_place(problems, data_dir)
+    sandbox.data_location(data_at)  # a bad place fails here, not once per sample
+    jobs = [_job(problems[s.task_id], s, limits, data_dir, data_at, mode) for s in samples]
     todo = [job for job in jobs if job not in store]
     start = time.perf_counter()
     for record in run_jobs(execute_job, todo, workers=workers, scheduler=scheduler,
@@ -173,7 +280,8 @@ def run_code_bench(
         "canonical": canonical, "executed_now": len(todo), "wall_seconds": round(wall, 2),
         "samples_per_minute": round(60 * len(todo) / wall, 1) if todo and wall > 0 else None,
         "workers": workers, "scheduler": scheduler, "limits": asdict(limits),
-        "mode": mode or "fork",
+        "mode": mode or "fork", "suite": suite_of(problems),
+        "data_dir": str(data_dir) if data_dir else None, "data_at": data_at,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(out, summary)
@@ -181,12 +289,14 @@ def run_code_bench(
 
 
 def _job(problem: Problem, sample: Sample, limits: sandbox.Limits,
-         data_dir: str | os.PathLike[str] | None, mode: str | None) -> dict[str, Any]:
+         data_dir: str | os.PathLike[str] | None, data_at: str,
+         mode: str | None) -> dict[str, Any]:
     return {
         "task_id": sample.task_id, "sample": sample.index, "completion": sample.completion,
         "program": build_program(problem.prompt, sample.completion, problem.test,
                                  problem.entry_point),
-        "limits": asdict(limits), "data_dir": str(data_dir) if data_dir else None, "mode": mode,
+        "limits": asdict(limits), "data_dir": str(data_dir) if data_dir else None,
+        "data_at": data_at, "mode": mode,
     }
 
 
@@ -249,3 +359,60 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _plain_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one trusted canonical program in a fresh interpreter, no sandbox (a pool job)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    container = tempfile.mkdtemp(prefix="bia-plain-")
+    workdir = Path(container) / "work"
+    workdir.mkdir()
+    try:
+        if job["data_dir"]:
+            target = (workdir / job["data_at"]).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(job["data_dir"], target)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run([sys.executable, "-c", job["program"]], cwd=workdir,
+                                  capture_output=True, text=True, timeout=job["timeout"])
+            passed, detail = done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+        except subprocess.TimeoutExpired:
+            passed, detail = False, [f"timed out after {job['timeout']} s"]
+        return {"task_id": job["task_id"], "passed": passed, "detail": " ".join(detail)[:300],
+                "seconds": round(time.perf_counter() - start, 2)}
+    finally:
+        shutil.rmtree(container, ignore_errors=True)
+
+
+def plain_outcomes(
+    problems: dict[str, Problem],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    data_at: str | None = None,
+    timeout: float = 300.0,
+    workers: int = 2,
+) -> dict[str, dict[str, Any]]:
+    """Whether each canonical solution passes when run plainly, outside the sandbox.
+
+    The reference the sandboxed run must match: each problem's own canonical program in a
+    fresh interpreter of this environment, in a fresh folder laid out as its tests expect,
+    with no limit but a generous timeout. Only for the suite's own canonical solutions,
+    which are trusted code; model samples always run in the sandbox.
+
+    Returns
+    -------
+    dict
+        Per task id: ``passed``, ``detail`` (last line of stderr) and ``seconds``.
+    """
+    place = data_at or data_place(problems, data_dir)
+    jobs = [{"task_id": p.task_id, "timeout": timeout,
+             "program": build_program(p.prompt, p.canonical_solution, p.test, p.entry_point),
+             "data_dir": str(Path(data_dir).resolve()) if data_dir else None, "data_at": place}
+            for p in problems.values()]
+    results = run_jobs(_plain_job, jobs, workers=workers, description="plain execution")
+    return {r["task_id"]: r for r in results}

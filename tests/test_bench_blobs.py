@@ -119,6 +119,15 @@ def test_bad_configuration_is_refused(tmp_path: Path) -> None:
 class _FakeServer(BaseHTTPRequestHandler):
     requests: ClassVar[list[dict]] = []
 
+    def do_GET(self) -> None:
+        data = json.dumps({"object": "list", "data": [
+            {"id": "fake-vlm", "object": "model", "created": 0, "owned_by": "test"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(body)
@@ -163,3 +172,109 @@ def test_vision_model_gets_the_image_as_a_base64_data_url() -> None:
 def test_data_url_refuses_stacks() -> None:
     with pytest.raises(InputError, match="2D or RGB"):
         image_to_data_url(np.zeros((3, 4, 5, 6)))
+
+
+@pytest.fixture
+def fake_server():
+    server = HTTPServer(("127.0.0.1", 0), _FakeServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+
+
+def test_a_vision_model_runs_with_one_flag(tmp_path: Path, fake_server: str, capsys) -> None:
+    from agent.cli import main
+
+    _FakeServer.requests.clear()
+    assert main(["bench", "blobs", "--counters", "constant:24", "--vlm", fake_server,
+                 "--sets", "coins", "--variants", "classic", "--samples", "2", "--workers", "1",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "vlm:fake-vlm" in out
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    answers = [r for r in records if r["counter"] == "vlm:fake-vlm"]
+    assert [r["predicted"] for r in answers] == [7, 7]  # what the server said, scored vs 24
+    assert len(_FakeServer.requests) == 2
+    assert _FakeServer.requests[0]["model"] == "fake-vlm"
+    assert (tmp_path / "bland_altman_vlm_fake-vlm.png").stat().st_size > 1000
+
+
+def test_resolve_vlm_forms() -> None:
+    from evals.models import resolve_vlm
+
+    assert resolve_vlm("m@http://h:1/v1") == ("m", "http://h:1/v1")
+    assert resolve_vlm("gpt-4o") == ("gpt-4o", None)
+    with pytest.raises(InputError, match="--vlm"):
+        resolve_vlm(" ")
+
+
+def test_classic_set_needs_its_image_and_carries_the_published_row(tmp_path: Path) -> None:
+    from skimage import data as skdata
+
+    with pytest.raises(InputError, match="--classic-image"):
+        blob_bench.classic_set()
+    # A stand-in with a known Otsu count: the real classic blobs.tif is not shipped.
+    image = (skdata.binary_blobs(length=128, blob_size_fraction=0.1, rng=3) * 200 + 20)
+    path = tmp_path / "blobs.tif"
+    import tifffile
+
+    tifffile.imwrite(path, image.astype(np.uint8))
+    truth = blob_bench.otsu_count(image)
+    assert truth > 5
+    summary = blob_bench.run_blob_bench(tmp_path / "out", [f"constant:{truth}"],
+                                        sets=["classic"], variants=["classic"], workers=1,
+                                        classic_image=path)
+    assert summary["groups"][0]["exact"] == 1.0
+    published = summary["published"]
+    assert published and published[0]["mean"] == 55.4 and published[0]["truth"] == 64
+    assert "gpt-4o (published)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_agent_counter_counts_with_the_planner_and_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("agent.planner")
+    from agent.backends import ModelInfo, ScriptedChatModel
+
+    plan = "labels = voronoi_otsu_labeling(image=sample)\nanswer(count(labels))\n"
+    model = ScriptedChatModel(replies=[plan] * 4)
+    info = ModelInfo("scripted", "scripted-planner")
+    monkeypatch.setattr(blob_bench, "_agent_model", lambda backend, base_url: (model, info))
+    items = blob_bench.load_set("synthetic")
+    item = next(i for i in items.values() if "apart_inside" in i.name and i.count > 5)
+    text = blob_bench.agent_count("scripted", blob_bench.PROMPTS["classic"], item.image)
+    # The count comes from the tools run on the real image, not from the model.
+    assert parse_count(text) == item.count
+
+
+def test_model_counters_can_be_reported_without_asking_them(tmp_path: Path) -> None:
+    blob_bench.run_blob_bench(tmp_path, ["scripted:12"], sets=["coins"], variants=["classic"],
+                              samples=1, workers=1)
+    text = (tmp_path / "results.jsonl").read_text()
+    (tmp_path / "results.jsonl").write_text(text.replace('"scripted:12"', '"agent:x"'))
+    summary = blob_bench.run_blob_bench(tmp_path, ["agent:x", "vlm:y"], sets=["coins"],
+                                        variants=["classic"], samples=2, workers=1,
+                                        ask_models=False)
+    groups = {g["counter"]: g for g in summary["groups"]}
+    assert groups["agent:x"]["n"] == 1 and "vlm:y" not in groups  # nothing was asked
+
+
+def test_an_agent_reply_without_a_count_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("agent.planner")
+    from agent.backends import ModelInfo, ScriptedChatModel
+
+    # A plan that measures but answers no count: the failure text mentions line numbers.
+    plan = ("labels = voronoi_otsu_labeling(image=sample)\n"
+            "table = measure_objects(labels=labels, image=sample)\nanswer(mean(table, \"area\"))\n")
+    model = ScriptedChatModel(replies=[plan] * 4)
+    monkeypatch.setattr(blob_bench, "_agent_model",
+                        lambda backend, base_url: (model, ModelInfo("scripted", "s")))
+    blob_bench.load_set.cache_clear()
+    item = next(iter(blob_bench.load_set("coins").values()))
+    job = {"counter": "agent:s", "variant": "classic", "set": "coins", "image": item.name,
+           "sample": 0, "truth": "all", "prompt": blob_bench.PROMPTS["classic"]}
+    record = blob_bench.count_job(job)
+    assert not record["parsed"] and record["predicted"] is None
+    assert "no count" in record["error"]
+    assert "measure_objects" in record["plan"]  # what the agent planned is kept

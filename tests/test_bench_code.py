@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -181,10 +182,11 @@ def test_generation_with_a_scripted_model(tmp_path: Path) -> None:
         return (f"Here you go:\n```python\n{problem.prompt}{problem.canonical_solution}```\n"
                 "It works.")
 
-    path = code_bench.generate_samples(first, ScriptedModel(reply), tmp_path / "s.jsonl", n=2)
-    assert len(path.read_text().splitlines()) == 4
-    code_bench.generate_samples(first, ScriptedModel(reply), path, n=2)  # resumes: nothing new
-    assert len(path.read_text().splitlines()) == 4
+    path, missing = code_bench.generate_samples(first, ScriptedModel(reply),
+                                                tmp_path / "s.jsonl", n=2)
+    assert missing == 0 and len(path.read_text().splitlines()) == 4
+    _, missing = code_bench.generate_samples(first, ScriptedModel(reply), path, n=2)
+    assert missing == 0 and len(path.read_text().splitlines()) == 4  # resumed: nothing new
     subset = tmp_path / "subset.jsonl"
     write_jsonl(subset, [{"task_id": p.task_id, "prompt": p.prompt,
                           "canonical_solution": p.canonical_solution,
@@ -216,3 +218,64 @@ def test_runs_on_a_dask_scheduler(tmp_path: Path) -> None:
     assert summary["categories"] == {"passed": 1, "blocked": 1}
     assert summary["run"]["scheduler"] == cluster.scheduler_address
     assert victim.read_text() == "keep"
+
+
+def test_generation_stops_at_its_budget_and_resumes(tmp_path: Path) -> None:
+    from evals.models import ScriptedModel
+
+    problems, _ = read_problems(DEFAULT_PROBLEMS)
+    three = dict(list(problems.items())[:3])
+    calls: list[str] = []
+
+    def slow(prompt: str, image: object) -> str:
+        calls.append(prompt)
+        time.sleep(0.3)
+        return "```python\ndef f():\n    pass\n```"
+
+    path, missing = code_bench.generate_samples(three, ScriptedModel(slow), tmp_path / "s.jsonl",
+                                                n=2, budget_seconds=0.5)
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    assert 1 <= len(written) < 6 and missing == 6 - len(written)
+    # Sample 0 of every task comes before any task's sample 1.
+    assert [r["sample"] for r in written] == sorted(r["sample"] for r in written)
+    _, missing = code_bench.generate_samples(three, ScriptedModel(slow), path, n=2)
+    assert missing == 0 and len(path.read_text().splitlines()) == 6
+    assert all(r.get("seconds", 0) >= 0.3 for r in map(json.loads, path.open()))
+
+
+def test_human_eval_bia_gets_its_own_prompt_and_data_layout(tmp_path: Path) -> None:
+    from evals.humaneval import Problem
+
+    hbia = {"../test_cases/a.ipynb": Problem(
+        "../test_cases/a.ipynb", "def a(folder):\n", "    return 1\n", "a",
+        "def check(c):\n    assert c('../example_data/images/') == 1\n")}
+    assert code_bench.suite_of(hbia) == "human-eval-bia"
+    assert code_bench.default_template(hbia) == code_bench.HUMAN_EVAL_BIA_PROMPT
+    data = tmp_path / "example_data"
+    data.mkdir()
+    assert code_bench.data_place(hbia, data) == "../example_data"
+    assert code_bench.data_place(hbia, tmp_path) == "data"  # not the folder the tests name
+    ours, _ = read_problems(DEFAULT_PROBLEMS)
+    assert code_bench.suite_of(ours) == "bia"
+    assert code_bench.default_template(ours) == code_bench.DEFAULT_PROMPT
+    assert "{prompt}" in code_bench.HUMAN_EVAL_BIA_PROMPT
+    with pytest.raises(InputError, match="does not exist"):
+        code_bench.run_code_bench(tmp_path / "o", canonical=True, data_dir=tmp_path / "none")
+
+
+def test_a_human_eval_bia_shaped_suite_runs_beside_its_data(tmp_path: Path) -> None:
+    data = tmp_path / "example_data"
+    (data / "images").mkdir(parents=True)
+    for name in ("b.tif", "a.tif", "notes.txt"):
+        (data / "images" / name).write_text("x")
+    problems = tmp_path / "suite.jsonl"
+    write_jsonl(problems, [{
+        "task_id": "../test_cases/list_tifs.ipynb", "entry_point": "list_tifs",
+        "prompt": "def list_tifs(folder):\n",
+        "canonical_solution": "    import os\n    names = os.listdir(folder)\n"
+                              "    return sorted(f for f in names if f.endswith('.tif'))\n",
+        "test": "def check(c):\n    assert c('../example_data/images/') == ['a.tif', 'b.tif']\n"}])
+    summary = code_bench.run_code_bench(tmp_path / "out", problems_path=problems,
+                                        canonical=True, data_dir=data, workers=1)
+    assert summary["passed"] == 1, summary
+    assert summary["run"]["data_at"] == "../example_data"
