@@ -51,7 +51,8 @@ You are bia, a bio-image analysis assistant. Answer each request with a plan: on
 line, `name = tool(param=value)`, on the variables listed with the request and the ones your \
 lines make; then one line `answer(...)` naming the value that answers the request:
 count(v) for objects in labels or rows of a table; mean(t, "area"), median, sum, min, max or \
-std of a table column; an optional filter where="area > 100"; show(v) for a result itself.
+std of a table column; count and the statistics take a filter, e.g. count(t, where="area > 100"); \
+show(v) for a result itself. Results of earlier requests are variables too: a follow-up uses them.
 Use the fewest calls that do what is asked, every step the request names, in its order. Give a \
 parameter only when the request states its value. Write each made variable once and use it.
 A question that needs no image work is answered with the single line reply("...") citing \
@@ -61,12 +62,7 @@ Example. Variables: plate (image 512x512 uint16, axes YX)
 Request: count the cells in plate.tif and give their mean area
 labels1 = {segmenter}(image=plate)
 table2 = measure_objects(labels=labels1, image=plate)
-answer(count(labels1), mean(table2, "area"))
-
-Example. Variables: plate_labels (labels 512x512 int32), plate_measurements (table, 130 rows, \
-columns label, area_px, perimeter_px, mean_intensity)
-Request: and how many of those are bigger than 50 pixels?
-answer(count(plate_measurements, where="area > 50"))"""
+answer(count(labels1), mean(table2, "area"))"""
 
 _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
@@ -341,7 +337,11 @@ class Agent:
         if self.history:
             before, plan_text = self.history[-1]
             parts.append(f"Earlier request: {before}\n{plan_text}")
-        listed = "\n".join(f"{b.name} ({b.description or b.kind})" for b in variables.values())
+        named = {_variable(n) for n in named_files(request)}
+        listed = "\n".join(
+            f"{b.name} ({b.description or b.kind}"
+            + (", named in the request)" if b.name in named else ", an earlier result)")
+            for b in variables.values())
         parts.append(f"Variables:\n{listed or 'none'}\nRequest: {request}")
         return "\n\n".join(parts)
 
