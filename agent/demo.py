@@ -3,9 +3,10 @@
 The embedded model receives "Denoise nuclei.tif, then segment the nuclei ..., then measure their
 area" and writes one checked plan (denoise -> segment the denoised image -> measure) on the
 bundled nuclei image (:mod:`agent.planner`). The demo prints the per-object table and its
-summary, compares the result with the image's ground-truth labels, and saves outputs, ``session.py`` and ``provenance.json`` to a new session
-folder. Without the embedded model (llama-cpp-python or weights missing), or with ``--pipeline``,
-the same tools run as a fixed pipeline.
+summary, compares the result with the image's ground-truth labels, and saves outputs,
+``session.py`` and ``provenance.json`` to a new session folder. Without the embedded model
+(llama-cpp-python or weights missing), or with ``--pipeline``, the same tools run as a fixed
+pipeline.
 """
 
 from __future__ import annotations
