@@ -279,9 +279,9 @@ class Agent:
         self.max_tools = max_tools
         self.examples = examples or cookbook_examples
         self.history: list[tuple[str, str]] = []  # (request, plan text) of earlier requests
-        segmenter = "segment_objects" if "segment_objects" in self.registry else (
+        self.segmenter = "segment_objects" if "segment_objects" in self.registry else (
             "threshold_labeling")
-        self.system_prompt = SYSTEM_PROMPT.format(segmenter=segmenter)
+        self.system_prompt = SYSTEM_PROMPT.format(segmenter=self.segmenter)
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -310,13 +310,15 @@ class Agent:
 
     def shortlist(self, request: str, examples: Sequence[Any]) -> list[str]:
         """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
+        if len(self.registry) <= self.max_tools + 2:
+            return [t.name for t in self.registry]  # a small registry is shown whole
         names = list(self.retriever.shortlist_tools(request, k=self.max_tools))
         for example in examples:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
         if self.history:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
-        if "measure_objects" in self.registry:
-            names.append("measure_objects")  # most answers about objects need their table
+        # Most requests about objects need a segmenter and the objects' table.
+        names += [n for n in (self.segmenter, "measure_objects") if n in self.registry]
         return [n for n in dict.fromkeys(names) if n in self.registry]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
@@ -449,6 +451,7 @@ class Agent:
                                    for e in done) + ". ") if done else "Nothing ran. "
         kept = (" The artifacts made so far stay in the session: "
                 + ", ".join(o for e in done for o in e.outputs) + ".") if done else ""
+        failure = failure.rstrip(".") + "."
         message = f"I could not do this request. {what}What failed: {failure}{kept}"
         return self._finish(request, message, events, [], None, None, stats, start,
                             stopped="errors")
