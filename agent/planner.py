@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
 from agent.backends import Completion, ModelInfo, complete
-from agent.grammar import plan_grammar
+from agent.grammar import new_names, plan_grammar
 from agent.plan import (
     Binding,
     Plan,
@@ -328,10 +328,9 @@ class Agent:
             tool_line(t, parameters=stated_parameters(t, request))
             for t in (self.registry.get(n) for n in tools))]
         for example in examples:
-            files = getattr(example, "files", {}) or {}
-            listed = ", ".join(f"{_variable(name)} ({kind})" for name, kind in files.items())
-            parts.append(f"Example. Variables: {listed or 'none'}\nRequest: "
-                         f"{example.request}\n{str(example.plan).strip()}")
+            text = self.example_text(example)
+            if text:
+                parts.append(text)
         if hits:
             parts.append("Documentation:\n" + "\n".join(
                 f"[{i}] {h.title}: {' '.join(str(h.text).split())[:300]}"
@@ -346,6 +345,27 @@ class Agent:
             for b in variables.values())
         parts.append(f"Variables:\n{listed or 'none'}\nRequest: {request}")
         return "\n\n".join(parts)
+
+    def example_text(self, example: Any) -> str:
+        """A worked example for the prompt, its variables renamed as the grammar names them.
+
+        The model must write ``labels1 = ...``; an example written with ``labels = ...`` is
+        shown the same way, so the two do not disagree. Examples whose tools this registry
+        lacks are left out ("").
+        """
+        variables = dict(getattr(example, "variables", None) or {
+            _variable(name): "image" for name in (getattr(example, "files", None) or {})})
+        try:
+            parsed = parse_plan(str(example.plan), self.registry, variables, check=False)
+            names: dict[str, str] = {}
+            for line, call in enumerate(parsed.calls, start=1):
+                made = new_names(self.registry.get(call.tool), line)
+                names.update({t: m for t, m in zip(call.targets, made, strict=False)})
+        except (PlanError, BiaError):
+            return ""
+        listed = ", ".join(f"{name} ({kind})" for name, kind in variables.items())
+        return (f"Example. Variables: {listed or 'none'}\nRequest: {example.request}\n"
+                f"{parsed.render(names)}")
 
     # -- model ----------------------------------------------------------------------------
 
