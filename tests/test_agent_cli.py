@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_bia_chat_keeps_the_conversation_until_quit(
     monkeypatch.chdir(data_dir)
     assert main(["chat", "--outdir", str(data_dir.parent / "out"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "6 cells (voronoi_otsu_labeling)" in out and "Mean area:" in out
+    assert "6 cells (voronoi_otsu_labeling" in out and "Mean area:" in out
     assert "cells_labels: labels 128x128" in out
     session = next((data_dir.parent / "out").glob("session-*"))
     script = (session / "session.py").read_text()
@@ -119,7 +120,7 @@ def test_bia_demo_asks_the_model_and_checks_the_truth(tmp_path, monkeypatch, cap
         ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted")))
     assert main(["demo", "--outdir", str(tmp_path)]) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
-    assert "nuclei (denoise_nlm, voronoi_otsu_labeling)" in out
+    assert re.search(r"\d+ nuclei \(denoise_nlm.*voronoi_otsu_labeling", out)
     assert "ground truth: 120 nuclei" in out
     assert "segmented: nuclei_denoise_nlm (made by denoise_nlm)" in out
     session = next(tmp_path.glob("session-*"))
