@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.plan import STATISTICS
+from agent.plan import STATISTICS, output_kinds
 from tools.registry import Registry, Tool
 
 MAX_CALLS = 8
@@ -68,12 +68,6 @@ def _alternatives(names: Sequence[str]) -> str:
 
 
 _REF_KINDS = {"image": ("image", "labels"), "labels": ("labels",), "table": ("table",)}
-
-
-def output_kinds(tool_: Tool) -> list[str]:
-    """The kinds of what a tool returns, as plan variables (``["value"]`` for a plain value)."""
-    kinds = [o.artifact_kind for o in tool_.outputs if o.artifact_kind is not None]
-    return kinds or (["value"] if tool_.outputs else [])
 
 
 def new_names(tool_: Tool, line: int) -> list[str]:
