@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.plan import STATISTICS, output_kinds
+from agent.plan import STATISTICS, makes_labels_from_images, output_kinds
 from tools.registry import Registry, Tool
 
 MAX_CALLS = 8
@@ -67,7 +67,8 @@ def _alternatives(names: Sequence[str]) -> str:
     return " | ".join(_gbnf_literal(n) for n in dict.fromkeys(names))
 
 
-_REF_KINDS = {"image": ("image", "labels"), "labels": ("labels",), "table": ("table",)}
+_REF_KINDS = {"image": ("image", "labels"), "labels": ("labels",), "table": ("table",),
+              "intensity": ("image",)}
 
 
 def new_names(tool_: Tool, line: int) -> list[str]:
@@ -100,7 +101,10 @@ def _arguments(tool_: Any, ref: Callable[[str], str | None],
         if p.kind == "pixel_size":
             continue
         if p.kind == "artifact":
-            found = ref(p.artifact_kind or "image")
+            kind = p.artifact_kind or "image"
+            if kind == "image" and makes_labels_from_images(getattr(tool_, "_tool", tool_)):
+                kind = "intensity"  # a segmenter is not given a label image
+            found = ref(kind)
             if found is None:
                 continue
             value = found

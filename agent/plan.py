@@ -246,6 +246,25 @@ class Plan:
         lines.append(f"answer({', '.join(i.render() for i in items)})")
         return "\n".join(lines)
 
+    def without_unused(self, registry: Registry) -> Plan:
+        """The plan without calls whose results nothing uses (dead code), checked again.
+
+        Used when the only problem of a plan is a result it never uses: dropping that call
+        cannot change the answer.
+        """
+        calls = list(self.calls)
+        while True:
+            needed = {a.variable for a in self.answer} | {
+                v.name for c in calls for v in c.arguments.values() if isinstance(v, Ref)}
+            kept = [c for c in calls if not c.targets or any(
+                t in needed for t in c.targets if t != "_")]
+            if len(kept) == len(calls):
+                break
+            calls = kept
+        pruned = Plan(calls=calls, answer=list(self.answer), reply=self.reply,
+                      variables=dict(self.variables))
+        return pruned.check(registry)
+
     def script_lines(self) -> list[str]:
         """The calls as lines of an exported script (no answer line)."""
         return [_render_call(c.targets, c.tool, c.arguments) for c in self.calls]
@@ -533,6 +552,13 @@ def output_kinds(tool_: Tool) -> list[str]:
     return kinds or (["value"] if tool_.outputs else [])
 
 
+def makes_labels_from_images(tool_: Tool) -> bool:
+    """Whether a tool segments: it makes labels and takes no labels (its images are intensity
+    images, so a label image passed to it is a mistake)."""
+    return any(o.artifact_kind == "labels" for o in tool_.outputs) and not any(
+        p.kind == "artifact" and p.artifact_kind == "labels" for p in tool_.params)
+
+
 def _kind_fits(expected: str, given: str) -> bool:
     # Label images are images too (to smooth or threshold them); nothing else converts.
     return given == expected or (expected == "image" and given == "labels")
@@ -569,6 +595,11 @@ def _check(plan: Plan, registry: Registry) -> dict[str, str]:
                         "variables already")
                 given = _variable_kind(value.name, kinds, where)
                 used.add(value.name)
+                if given == "labels" and expected == "image" and makes_labels_from_images(tool_):
+                    raise PlanTypeError(
+                        f"{where}: {call.tool}({key}={value.name}) segments an intensity image, "
+                        f"but {value.name} is already a label image; measure it directly, e.g. "
+                        f"table = measure_objects(labels={value.name})")
                 if not _kind_fits(expected, given):
                     raise PlanTypeError(
                         f"{where}: {call.tool}({key}={value.name}) needs {expected}, but "

@@ -33,6 +33,7 @@ from agent.plan import (
     Plan,
     PlanError,
     PlanResult,
+    PlanTypeError,
     Ref,
     ToolRunError,
     bind_artifact,
@@ -201,6 +202,53 @@ def stated_parameters(tool_: Tool, request: str) -> list[str]:
     return found
 
 
+_STEP_WORDS = {
+    "denoise": ("denoise", "denoised", "denoising"),
+    "segment": ("segment", "segmented", "segmentation"),
+    "measure": ("measure", "measured", "measurement", "measurements"),
+    "track": ("track", "tracked", "tracking"),
+}
+
+
+def named_tools(request: str, registry: Registry) -> list[str]:
+    """Tools the request names by their own words ("Voronoi-Otsu labeling", "StarDist")."""
+    said = set(re.findall(r"[a-z0-9]+", request.lower()))
+    found = []
+    for tool_ in registry:
+        parts = [w for w in tool_.name.split("_") if len(w) > 3 and w not in (
+            "labeling", "objects", "image", "filter", "segment", "measure", "denoise")]
+        if parts and all(w in said for w in parts):
+            found.append(tool_.name)
+    return found
+
+
+def missing_steps(request: str, plan: Plan, registry: Registry) -> list[str]:
+    """Steps the request names ("denoise ..., then segment ...") that the plan leaves out.
+
+    A step is named by its verb (denoise, segment, measure, track: the tool categories) or by a
+    tool's own name; it is done when a call of that category, or that tool, is in the plan.
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> registry = load_registry()
+    >>> p = parse_plan("labels1 = threshold_labeling(image=x)\\nanswer(count(labels1))",
+    ...                registry, {"x": "image"})
+    >>> missing_steps("Denoise x.tif, then segment it", p, registry)
+    ['denoise']
+    """
+    if plan.is_reply:
+        return []
+    said = set(re.findall(r"[a-z]+", request.lower()))
+    used = [registry.get(c.tool) for c in plan.calls if c.tool in registry]
+    categories = {t.category for t in used}
+    missing = [step for step, verbs in _STEP_WORDS.items()
+               if said & set(verbs) and step not in categories]
+    names = {t.name for t in used}
+    missing += [n for n in named_tools(request, registry) if n not in names]
+    return missing
+
+
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
     """A tool as one prompt line: ``name(labels, image) -> table: summary``.
 
@@ -312,7 +360,8 @@ class Agent:
         """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
         if len(self.registry) <= self.max_tools + 2:
             return [t.name for t in self.registry]  # a small registry is shown whole
-        names = list(self.retriever.shortlist_tools(request, k=self.max_tools))
+        names = named_tools(request, self.registry)
+        names += list(self.retriever.shortlist_tools(request, k=self.max_tools))
         for example in examples:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
         if self.history:
@@ -369,8 +418,25 @@ class Agent:
 
     # -- model ----------------------------------------------------------------------------
 
+    def _checked(self, text: str, variables: dict[str, Binding], request: str) -> Plan:
+        """Parse and check one plan; dead calls are dropped, missing named steps refused."""
+        parsed = parse_plan(text, self.registry, variables, check=False)
+        try:
+            parsed.check(self.registry)
+        except PlanTypeError as exc:
+            if "is made but never used" not in str(exc):
+                raise
+            parsed = parsed.without_unused(self.registry)
+        missing = missing_steps(request, parsed, self.registry)
+        if missing:
+            raise PlanTypeError(
+                f"the request asks to {', '.join(missing)}, but the plan has no such step; "
+                "write every step the request names, in its order")
+        return parsed
+
     def _generate(self, user: str, grammar: str, variables: dict[str, Binding],
-                  stats: dict[str, Any]) -> tuple[Plan | None, str, PlanError | None]:
+                  stats: dict[str, Any], request: str = "") -> tuple[Plan | None, str,
+                                                                     PlanError | None]:
         """Sample plans, keep those that pass the check, return the one most agree on."""
         texts: list[str] = []
         for i in range(self.samples):
@@ -389,9 +455,11 @@ class Agent:
         first_error: PlanError | None = None
         for text in texts:
             try:
-                checked.append((parse_plan(text, self.registry, variables), text))
+                found = self._checked(text, variables, request)
             except PlanError as exc:
                 first_error = first_error or exc
+            else:
+                checked.append((found, found.render()))
         if not checked:
             return None, texts[0], first_error
         votes = Counter(p.canonical(self.registry) for p, _ in checked)
@@ -442,7 +510,7 @@ class Agent:
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
-            plan, text, error = self._generate(user, grammar, variables, stats)
+            plan, text, error = self._generate(user, grammar, variables, stats, request)
             if plan is not None:
                 self._notify("plan", plan=plan, text=text)
                 if plan.is_reply:

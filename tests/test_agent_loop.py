@@ -98,8 +98,6 @@ def test_one_plan_runs_and_the_reply_states_the_number_unit_and_method(
      "unknown parameter 'spot_size'"),
     ("table1 = measure_objects(labels=cells)\nanswer(count(table1))",
      "needs labels, but cells is an image"),
-    ("labels1 = threshold_labeling(image=cells)\nlabels2 = threshold_labeling(image=cells)\n"
-     "answer(count(labels1))", "labels2 is made but never used"),
     ("labels1 = threshold_labeling(image=cells)", "the plan has no answer"),
     ('labels1 = threshold_labeling(image="../../etc/passwd")\nanswer(count(labels1))',
      "takes a variable"),
@@ -114,6 +112,40 @@ def test_a_bad_plan_gets_one_replan_with_the_exact_error(
     assert reply.values[0] == 6
     replan = agent.model.seen[1]["user"]
     assert "This plan failed:" in replan and error in replan
+
+
+def test_an_unused_result_is_refused_by_the_check_and_dropped_by_the_planner(
+        data_dir: Path, registry: Registry) -> None:
+    dead = plan("labels1 = threshold_labeling(image=cells)",
+                "labels2 = voronoi_otsu_labeling(image=cells)", "answer(count(labels1))")
+    with pytest.raises(PlanTypeError, match="labels2 is made but never used"):
+        parse_plan(dead, registry, {"cells": "image"})
+    agent = make_agent(data_dir, [dead], registry)
+    reply = agent.ask("count the cells in cells.tif")
+    assert reply.values == [6] and reply.model_calls == 1
+    assert [e.tool for e in reply.tool_calls] == ["threshold_labeling"]  # the dead call: gone
+
+
+def test_a_step_the_request_names_must_be_in_the_plan(data_dir: Path,
+                                                      registry: Registry) -> None:
+    skipped = plan("labels1 = threshold_labeling(image=cells)", "answer(count(labels1))")
+    full = plan("image1 = denoise_nlm(image=cells)", "labels2 = threshold_labeling(image=image1)",
+                "answer(count(labels2))")
+    agent = make_agent(data_dir, [skipped, full], registry)
+    reply = agent.ask("Denoise cells.tif, then segment it and count the cells")
+    assert reply.model_calls == 2 and reply.values == [6]
+    assert "the request asks to denoise" in agent.model.seen[1]["user"]
+    assert [e.tool for e in reply.tool_calls] == ["denoise_nlm", "threshold_labeling"]
+
+
+def test_a_label_image_is_measured_not_segmented_again(tmp_path: Path,
+                                                       registry: Registry) -> None:
+    with pytest.raises(PlanTypeError, match="already a label image; measure it directly"):
+        parse_plan("labels1 = threshold_labeling(image=masks)\nanswer(count(labels1))",
+                   registry, {"masks": "labels"})
+    text = plan_grammar(registry, ["threshold_labeling"], variables={"masks": "labels",
+                                                                     "cells": "image"})
+    assert 'l1-ref-intensity ::= "cells"' in text
 
 
 def test_two_bad_plans_end_in_a_clear_message_without_running_anything(
