@@ -237,8 +237,8 @@ def missing_steps(request: str, plan: Plan, registry: Registry) -> list[str]:
     >>> missing_steps("Denoise x.tif, then segment it", p, registry)
     ['denoise']
     """
-    if plan.is_reply:
-        return []
+    if plan.is_reply or is_question(request):
+        return []  # "what does denoising do?" names no step to run
     said = set(re.findall(r"[a-z]+", request.lower()))
     used = [registry.get(c.tool) for c in plan.calls if c.tool in registry]
     categories = {t.category for t in used}
