@@ -400,7 +400,7 @@ def run_batch(
 
 
 def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = None,
-                          model_info: Any = None, max_steps: int = 8,
+                          model_info: Any = None, max_steps: int | None = None,
                           stated: dict[str, Any] | None = None) -> Pipeline:
     """Ask the agent to do ``request`` on the first image and record its calls as a pipeline.
 
@@ -427,7 +427,7 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
     """
     import tools
     from agent.backends import make_chat_model
-    from agent.loop import Agent
+    from agent.planner import Agent
     from agent.session import Session
     from tools.workspace import Workspace
 
@@ -438,8 +438,8 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
     if stated:
         workspace.state(first.name, **stated)
     session = Session(workspace, model_info=model_info, registry=registry)
-    agent = Agent(model, session=session, registry=registry, model_info=model_info,
-                  max_steps=max_steps)
+    del max_steps  # one plan per request: there are no steps to limit
+    agent = Agent(model, session=session, registry=registry, model_info=model_info)
     reply = agent.ask(f"{request}\nThe image file is {first.name}.")
     if not session.calls:
         raise PipelineError(

@@ -246,6 +246,25 @@ class Plan:
         lines.append(f"answer({', '.join(i.render() for i in items)})")
         return "\n".join(lines)
 
+    def without_unused(self, registry: Registry) -> Plan:
+        """The plan without calls whose results nothing uses (dead code), checked again.
+
+        Used when the only problem of a plan is a result it never uses: dropping that call
+        cannot change the answer.
+        """
+        calls = list(self.calls)
+        while True:
+            needed = {a.variable for a in self.answer} | {
+                v.name for c in calls for v in c.arguments.values() if isinstance(v, Ref)}
+            kept = [c for c in calls if not c.targets or any(
+                t in needed for t in c.targets if t != "_")]
+            if len(kept) == len(calls):
+                break
+            calls = kept
+        pruned = Plan(calls=calls, answer=list(self.answer), reply=self.reply,
+                      variables=dict(self.variables))
+        return pruned.check(registry)
+
     def script_lines(self) -> list[str]:
         """The calls as lines of an exported script (no answer line)."""
         return [_render_call(c.targets, c.tool, c.arguments) for c in self.calls]
@@ -527,9 +546,17 @@ def _answer_item(node: ast.expr) -> AnswerItem:
 # -- checking -----------------------------------------------------------------------------------
 
 
-def _output_kinds(tool_: Tool) -> list[str]:
+def output_kinds(tool_: Tool) -> list[str]:
+    """The kinds of what a tool returns, as plan variables (``["value"]`` for a plain value)."""
     kinds = [o.artifact_kind for o in tool_.outputs if o.artifact_kind is not None]
     return kinds or (["value"] if tool_.outputs else [])
+
+
+def makes_labels_from_images(tool_: Tool) -> bool:
+    """Whether a tool segments: it makes labels and takes no labels (its images are intensity
+    images, so a label image passed to it is a mistake)."""
+    return any(o.artifact_kind == "labels" for o in tool_.outputs) and not any(
+        p.kind == "artifact" and p.artifact_kind == "labels" for p in tool_.params)
 
 
 def _kind_fits(expected: str, given: str) -> bool:
@@ -568,6 +595,11 @@ def _check(plan: Plan, registry: Registry) -> dict[str, str]:
                         "variables already")
                 given = _variable_kind(value.name, kinds, where)
                 used.add(value.name)
+                if given == "labels" and expected == "image" and makes_labels_from_images(tool_):
+                    raise PlanTypeError(
+                        f"{where}: {call.tool}({key}={value.name}) segments an intensity image, "
+                        f"but {value.name} is already a label image; measure it directly, e.g. "
+                        f"table = measure_objects(labels={value.name})")
                 if not _kind_fits(expected, given):
                     raise PlanTypeError(
                         f"{where}: {call.tool}({key}={value.name}) needs {expected}, but "
@@ -587,7 +619,7 @@ def _check(plan: Plan, registry: Registry) -> dict[str, str]:
             tool_.validate(placeholder)
         except ToolCallError as exc:
             raise PlanTypeError(f"{where}: {exc}") from None
-        out_kinds = _output_kinds(tool_)
+        out_kinds = output_kinds(tool_)
         targets = call.targets
         if not out_kinds and targets:
             raise PlanTypeError(f"{where}: {call.tool} returns nothing to assign")
@@ -783,6 +815,17 @@ def find_column(table: pd.DataFrame, column: str) -> str:
     if candidates:
         calibrated = [c for c in candidates if not str(c).endswith(("_px", "_px2"))]
         return str((calibrated or candidates)[0])
+    suffix = base.rsplit("_", 1)[-1]
+    if suffix in _UNIT_SUFFIX and suffix not in ("px", "px2"):
+        # A physical unit asked of a table in pixels: say the calibration is missing, and how
+        # to give it, rather than only that a column is absent.
+        from tools.calibration import physical_column
+        from tools.errors import InputError
+
+        try:
+            physical_column(table, column)
+        except InputError as exc:
+            raise KeyError(str(exc)) from None
     raise KeyError(f"the table has no column {column!r}; its columns: "
                    + ", ".join(map(str, table.columns)))
 

@@ -27,12 +27,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
 from agent.backends import Completion, ModelInfo, complete
-from agent.grammar import plan_grammar
+from agent.grammar import new_names, plan_grammar
 from agent.plan import (
     Binding,
     Plan,
     PlanError,
     PlanResult,
+    PlanTypeError,
     Ref,
     ToolRunError,
     bind_artifact,
@@ -40,9 +41,10 @@ from agent.plan import (
     parse_plan,
     run_plan,
 )
-from agent.retrieval import Retriever, default_retriever, words
+from agent.retrieval import Retriever, default_retriever
 from agent.session import Event, Session
 from agent.toolset import load_registry
+from rag_index.bm25 import tokenize
 from tools.errors import BiaError
 from tools.registry import Registry, Tool, python_identifier
 
@@ -51,7 +53,8 @@ You are bia, a bio-image analysis assistant. Answer each request with a plan: on
 line, `name = tool(param=value)`, on the variables listed with the request and the ones your \
 lines make; then one line `answer(...)` naming the value that answers the request:
 count(v) for objects in labels or rows of a table; mean(t, "area"), median, sum, min, max or \
-std of a table column; an optional filter where="area > 100"; show(v) for a result itself.
+std of a table column; count and the statistics take a filter, e.g. count(t, where="area > 100"); \
+show(v) for a result itself. Results of earlier requests are variables too: a follow-up uses them.
 Use the fewest calls that do what is asked, every step the request names, in its order. Give a \
 parameter only when the request states its value. Write each made variable once and use it.
 A question that needs no image work is answered with the single line reply("...") citing \
@@ -61,12 +64,7 @@ Example. Variables: plate (image 512x512 uint16, axes YX)
 Request: count the cells in plate.tif and give their mean area
 labels1 = {segmenter}(image=plate)
 table2 = measure_objects(labels=labels1, image=plate)
-answer(count(labels1), mean(table2, "area"))
-
-Example. Variables: plate_labels (labels 512x512 int32), plate_measurements (table, 130 rows, \
-columns label, area_px, perimeter_px, mean_intensity)
-Request: and how many of those are bigger than 50 pixels?
-answer(count(plate_measurements, where="area > 50"))"""
+answer(count(labels1), mean(table2, "area"))"""
 
 _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
@@ -171,6 +169,12 @@ _SYNONYMS = {
     "border": ("edge", "edges"),
     "distance": ("move", "moves", "jump"),
     "threshold": ("cutoff", "cut"),
+    # open_image: how users say what a file is ("a time-lapse", "2 µm steps", "0.2 um pixels").
+    "axes": ("lapse", "timelapse", "movie", "stack", "frames", "planes", "slices", "channels"),
+    "time": ("frames", "frame", "every", "interval"),
+    "step": ("spacing", "slices", "planes", "steps"),
+    "unit": ("µm", "um", "nm", "mm", "micron", "microns", "micrometer", "micrometers"),
+    "channel": ("dapi", "gfp", "rfp", "channels"),
 }
 
 
@@ -191,7 +195,7 @@ def stated_parameters(tool_: Tool, request: str) -> list[str]:
     >>> stated_parameters(tool_, "segment the nuclei")
     []
     """
-    said = set(words(request)) | set(re.findall(r"[a-z]+", request.lower()))
+    said = set(tokenize(request)) | set(re.findall(r"[a-z]+", request.lower()))
     props = tool_.parameters_schema()["properties"]
     found = []
     for p in tool_.params:
@@ -203,6 +207,53 @@ def stated_parameters(tool_: Tool, request: str) -> list[str]:
         if hits or any(v in said for v in values if len(v) > 2):
             found.append(p.name)
     return found
+
+
+_STEP_WORDS = {
+    "denoise": ("denoise", "denoised", "denoising"),
+    "segment": ("segment", "segmented", "segmentation"),
+    "measure": ("measure", "measured", "measurement", "measurements"),
+    "track": ("track", "tracked", "tracking"),
+}
+
+
+def named_tools(request: str, registry: Registry) -> list[str]:
+    """Tools the request names by their own words ("Voronoi-Otsu labeling", "StarDist")."""
+    said = set(re.findall(r"[a-z0-9]+", request.lower()))
+    found = []
+    for tool_ in registry:
+        parts = [w for w in tool_.name.split("_") if len(w) > 3 and w not in (
+            "labeling", "objects", "image", "filter", "segment", "measure", "denoise")]
+        if parts and all(w in said for w in parts):
+            found.append(tool_.name)
+    return found
+
+
+def missing_steps(request: str, plan: Plan, registry: Registry) -> list[str]:
+    """Steps the request names ("denoise ..., then segment ...") that the plan leaves out.
+
+    A step is named by its verb (denoise, segment, measure, track: the tool categories) or by a
+    tool's own name; it is done when a call of that category, or that tool, is in the plan.
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> registry = load_registry()
+    >>> p = parse_plan("labels1 = threshold_labeling(image=x)\\nanswer(count(labels1))",
+    ...                registry, {"x": "image"})
+    >>> missing_steps("Denoise x.tif, then segment it", p, registry)
+    ['denoise']
+    """
+    if plan.is_reply or is_question(request):
+        return []  # "what does denoising do?" names no step to run
+    said = set(re.findall(r"[a-z]+", request.lower()))
+    used = [registry.get(c.tool) for c in plan.calls if c.tool in registry]
+    categories = {t.category for t in used}
+    missing = [step for step, verbs in _STEP_WORDS.items()
+               if said & set(verbs) and step not in categories]
+    names = {t.name for t in used}
+    missing += [n for n in named_tools(request, registry) if n not in names]
+    return missing
 
 
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
@@ -283,9 +334,9 @@ class Agent:
         self.max_tools = max_tools
         self.examples = examples or cookbook_examples
         self.history: list[tuple[str, str]] = []  # (request, plan text) of earlier requests
-        segmenter = "segment_objects" if "segment_objects" in self.registry else (
+        self.segmenter = "segment_objects" if "segment_objects" in self.registry else (
             "threshold_labeling")
-        self.system_prompt = SYSTEM_PROMPT.format(segmenter=segmenter)
+        self.system_prompt = SYSTEM_PROMPT.format(segmenter=self.segmenter)
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -314,13 +365,16 @@ class Agent:
 
     def shortlist(self, request: str, examples: Sequence[Any]) -> list[str]:
         """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
-        names = list(self.retriever.shortlist_tools(request, k=self.max_tools))
+        if len(self.registry) <= self.max_tools + 2:
+            return [t.name for t in self.registry]  # a small registry is shown whole
+        names = named_tools(request, self.registry)
+        names += list(self.retriever.shortlist_tools(request, k=self.max_tools))
         for example in examples:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
         if self.history:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
-        if "measure_objects" in self.registry:
-            names.append("measure_objects")  # most answers about objects need their table
+        # Most requests about objects need a segmenter and the objects' table.
+        names += [n for n in (self.segmenter, "measure_objects") if n in self.registry]
         return [n for n in dict.fromkeys(names) if n in self.registry]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
@@ -330,10 +384,9 @@ class Agent:
             tool_line(t, parameters=stated_parameters(t, request))
             for t in (self.registry.get(n) for n in tools))]
         for example in examples:
-            files = getattr(example, "files", {}) or {}
-            listed = ", ".join(f"{_variable(name)} ({kind})" for name, kind in files.items())
-            parts.append(f"Example. Variables: {listed or 'none'}\nRequest: "
-                         f"{example.request}\n{str(example.plan).strip()}")
+            text = self.example_text(example)
+            if text:
+                parts.append(text)
         if hits:
             parts.append("Documentation:\n" + "\n".join(
                 f"[{i}] {h.title}: {' '.join(str(h.text).split())[:300]}"
@@ -341,14 +394,56 @@ class Agent:
         if self.history:
             before, plan_text = self.history[-1]
             parts.append(f"Earlier request: {before}\n{plan_text}")
-        listed = "\n".join(f"{b.name} ({b.description or b.kind})" for b in variables.values())
+        named = {_variable(n) for n in named_files(request)}
+        listed = "\n".join(
+            f"{b.name} ({b.description or b.kind}"
+            + (", named in the request)" if b.name in named else ", an earlier result)")
+            for b in variables.values())
         parts.append(f"Variables:\n{listed or 'none'}\nRequest: {request}")
         return "\n\n".join(parts)
 
+    def example_text(self, example: Any) -> str:
+        """A worked example for the prompt, its variables renamed as the grammar names them.
+
+        The model must write ``labels1 = ...``; an example written with ``labels = ...`` is
+        shown the same way, so the two do not disagree. Examples whose tools this registry
+        lacks are left out ("").
+        """
+        variables = dict(getattr(example, "variables", None) or {
+            _variable(name): "image" for name in (getattr(example, "files", None) or {})})
+        try:
+            parsed = parse_plan(str(example.plan), self.registry, variables, check=False)
+            names: dict[str, str] = {}
+            for line, call in enumerate(parsed.calls, start=1):
+                made = new_names(self.registry.get(call.tool), line)
+                names.update({t: m for t, m in zip(call.targets, made, strict=False)})
+        except (PlanError, BiaError):
+            return ""
+        listed = ", ".join(f"{name} ({kind})" for name, kind in variables.items())
+        return (f"Example. Variables: {listed or 'none'}\nRequest: {example.request}\n"
+                f"{parsed.render(names)}")
+
     # -- model ----------------------------------------------------------------------------
 
+    def _checked(self, text: str, variables: dict[str, Binding], request: str) -> Plan:
+        """Parse and check one plan; dead calls are dropped, missing named steps refused."""
+        parsed = parse_plan(text, self.registry, variables, check=False)
+        try:
+            parsed.check(self.registry)
+        except PlanTypeError as exc:
+            if "is made but never used" not in str(exc):
+                raise
+            parsed = parsed.without_unused(self.registry)
+        missing = missing_steps(request, parsed, self.registry)
+        if missing:
+            raise PlanTypeError(
+                f"the request asks to {', '.join(missing)}, but the plan has no such step; "
+                "write every step the request names, in its order")
+        return parsed
+
     def _generate(self, user: str, grammar: str, variables: dict[str, Binding],
-                  stats: dict[str, Any]) -> tuple[Plan | None, str, PlanError | None]:
+                  stats: dict[str, Any], request: str = "") -> tuple[Plan | None, str,
+                                                                     PlanError | None]:
         """Sample plans, keep those that pass the check, return the one most agree on."""
         texts: list[str] = []
         for i in range(self.samples):
@@ -367,9 +462,11 @@ class Agent:
         first_error: PlanError | None = None
         for text in texts:
             try:
-                checked.append((parse_plan(text, self.registry, variables), text))
+                found = self._checked(text, variables, request)
             except PlanError as exc:
                 first_error = first_error or exc
+            else:
+                checked.append((found, found.render()))
         if not checked:
             return None, texts[0], first_error
         votes = Counter(p.canonical(self.registry) for p, _ in checked)
@@ -420,7 +517,7 @@ class Agent:
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
-            plan, text, error = self._generate(user, grammar, variables, stats)
+            plan, text, error = self._generate(user, grammar, variables, stats, request)
             if plan is not None:
                 self._notify("plan", plan=plan, text=text)
                 if plan.is_reply:
@@ -449,6 +546,7 @@ class Agent:
                                    for e in done) + ". ") if done else "Nothing ran. "
         kept = (" The artifacts made so far stay in the session: "
                 + ", ".join(o for e in done for o in e.outputs) + ".") if done else ""
+        failure = failure.rstrip(".") + "."
         message = f"I could not do this request. {what}What failed: {failure}{kept}"
         return self._finish(request, message, events, [], None, None, stats, start,
                             stopped="errors")

@@ -239,11 +239,11 @@ def agent_answerer(spec: str, base_url: str | None = None, *,
     ready ``(chat_model, model_info)`` pair."""
     try:
         from agent.backends import make_chat_model
-        from agent.loop import Agent
+        from agent.planner import Agent
         from agent.session import Session
     except ImportError as exc:
         raise InputError(
-            "the agent (agent/loop.py, agent/backends.py, agent/session.py) is not available in "
+            "the agent (agent/planner.py, agent/backends.py, agent/session.py) is not available in "
             f"this build ({exc}); only the scripted oracle can be benchmarked"
         ) from exc
     model, info = chat_model or make_chat_model(spec, base_url=base_url, progress=False)

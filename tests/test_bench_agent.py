@@ -132,8 +132,9 @@ def test_requests_needing_missing_tools_are_not_applicable(images: tuple[Path, d
 def test_the_real_agent_loop_is_scored(tmp_path: Path) -> None:
     """The adapter drives agent.loop.Agent (runs once the agent package is merged)."""
     pytest.importorskip("agent.loop")
-    from agent.backends import ModelInfo, ScriptedChatModel
     from langchain_core.messages import AIMessage
+
+    from agent.backends import ModelInfo, ScriptedChatModel
 
     call = AIMessage(content="", tool_calls=[
         {"name": "voronoi_otsu_labeling", "args": {"image": "blobs_3.tif"}, "id": "c1"}])
