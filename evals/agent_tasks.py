@@ -1,4 +1,4 @@
-"""The agent benchmark's dataset: requests in plain words, the tools they need, the outcome to reach.
+"""The agent benchmark's dataset: requests in plain words, the tools they need, the outcome.
 
 Every request is about files that :func:`write_images` writes (seeded synthetic images with
 exact ground truth; stardist's real nuclei image with its hand-made mask; plain TIFFs without
@@ -284,8 +284,9 @@ def write_images(folder: str | os.PathLike[str]) -> dict[str, Truth]:
         nuc3 = synthetic.nuclei_3d((24, 96, 96), n_nuclei=12, radius_um=(3.0, 4.5),
                                    spacing=STACK_SPACING, touching=0.0, seed=seed)
         put(name, _hard_edged(nuc3.labels, seed), nuc3.labels, spacing_meta, plain=plain)
-    # A movie without metadata: 20 frames that read as a ZYX volume unless the user says T.
-    movie2 = synthetic.timelapse(seed=5)
+    # A movie without metadata: movie.tif's frames (whose tracks the gold pipeline recovers)
+    # stored plain, so that they read as a ZYX volume unless the user says T.
+    movie2 = synthetic.timelapse(seed=3)
     path = folder / "movie_plain.tif"
     if not path.exists():
         _write_plain_tiff(path, movie2.movie)
@@ -351,7 +352,7 @@ def _step(base: Step, stem: str, **overrides: Any) -> Step:
 # -- gold plans -----------------------------------------------------------------------------
 
 _OUTPUT_VARIABLE = {"denoise": "smooth", "filter": "smooth", "segment": "labels",
-                    "measure": "table", "detect": "spots", "track": "tracks", "open": "img"}
+                    "measure": "table", "detect": "found", "track": "tracks", "open": "img"}
 _TOOL_CATEGORY = {"denoise_nlm": "denoise", "voronoi_otsu_labeling": "segment",
                   "stardist_segment": "segment", "threshold_labeling": "segment",
                   "remove_border_objects": "segment", "measure_objects": "measure",
@@ -431,7 +432,7 @@ def gap_threshold(areas: Sequence[float]) -> tuple[int, int]:
     lo, hi = len(values) // 4, max(len(values) // 4 + 1, 3 * len(values) // 4)
     ratios = values[lo + 1:hi + 1] / values[lo:hi]
     i = lo + int(np.argmax(ratios))
-    threshold = int(round(float(np.sqrt(values[i] * values[i + 1]))))
+    threshold = round(float(np.sqrt(values[i] * values[i + 1])))
     return threshold, int(np.sum(values > threshold))
 
 
