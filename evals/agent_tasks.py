@@ -210,6 +210,7 @@ def _write_plain_tiff(path: Path, data: np.ndarray) -> None:
 # truth's calibration (the generator's pixel grid); only the request carries it.
 PLAIN_PIXEL_SIZE = 0.2  # µm, stated for blobs_plain.tif
 STACK_SPACING = (1.0, 0.5, 0.5)  # z, y, x in µm: stack.tif stores it, stack_plain.tif does not
+COINS_BY_EYE = 24  # skimage.data.coins(), counted by eye: 4 rows of 6
 OUTSIDE_FILE = "../outside.tif"  # relative to the images folder: exists, outside the workspace
 
 
@@ -293,6 +294,17 @@ def write_images(folder: str | os.PathLike[str]) -> dict[str, Truth]:
     first = _truth_of("movie_plain.tif", movie2.movie[0], movie2.labels[0],
                       ImageMeta(axes="YX", source="synthetic"))
     truths["movie_plain.tif"] = replace(first, n_tracks=len(movie2.tracks))
+    # A real photograph that ships with scikit-image (offline): 24 coins on an uneven
+    # background. It has no mask: its truth is a count by eye (4 rows of 6 coins, the last one
+    # cut by the right edge), so only the count is asked.
+    from skimage.data import coins
+
+    path = folder / "coins.tif"
+    if not path.exists():
+        io.write_image(path, coins(), ImageMeta(axes="YX", source="skimage.data.coins"))
+    truths["coins.tif"] = Truth(file="coins.tif", count=COINS_BY_EYE, count_inner=0,
+                                mean_area_px=0.0, mean_area_phys=0.0, unit="pixel",
+                                mean_intensity=0.0)
     # Bad requests: a file that is not an image, and an image outside the workspace.
     notes = folder / "notes.txt"
     if not notes.exists():
@@ -330,6 +342,10 @@ SEGMENT_FRAMES = Step(("voronoi_otsu_labeling", "segment_frames", "segment_movie
                       oracle={"image": "$file", "spot_sigma": 3.0})
 TRACK = Step(("track_objects", "track_nuclei", "laptrack_track"), categories=("track",),
              args={"input": "$stem"}, oracle={"labels_movie": "$prev"})
+BACKGROUND = Step(("rolling_ball_background", "top_hat"), categories=("background",),
+                  args={"input": "$stem"}, oracle={"image": "$file"})
+REMOVE_SMALL = Step(("remove_small_objects",), args={"input": "$stem"},
+                    oracle={"labels": "$prev", "min_size": 200})
 # Reading a file with what the user stated (axes, pixel size): the registered open_image.
 OPEN = Step(("open_image",), args={"input": "$stem"}, oracle={"path": "$path"})
 
@@ -353,9 +369,11 @@ def _step(base: Step, stem: str, **overrides: Any) -> Step:
 
 _OUTPUT_VARIABLE = {"denoise": "smooth", "filter": "smooth", "segment": "labels",
                     "measure": "table", "detect": "found", "track": "tracks", "open": "img"}
-_TOOL_CATEGORY = {"denoise_nlm": "denoise", "voronoi_otsu_labeling": "segment",
+_TOOL_CATEGORY = {"denoise_nlm": "denoise", "rolling_ball_background": "filter",
+                  "voronoi_otsu_labeling": "segment",
                   "stardist_segment": "segment", "threshold_labeling": "segment",
-                  "remove_border_objects": "segment", "measure_objects": "measure",
+                  "remove_border_objects": "segment", "remove_small_objects": "segment",
+                  "measure_objects": "measure",
                   "detect_spots": "detect", "track_objects": "track", "open_image": "open"}
 
 
@@ -726,6 +744,20 @@ def build_requests(truths: Mapping[str, Truth]) -> list[AgentRequest]:
         steps = [open_movie, _step(SEGMENT_FRAMES, "movie_plain", oracle={"image": "$prev"}),
                  _step(TRACK, "movie_plain")]
         add(phrase.format(f=f), f, steps, stated_tracks, task="stated_tracks")
+
+    # A real image without a mask (truth by eye, see write_images): uneven background.
+    f = "coins.tif"
+    coins_note = ("truth: counted by eye on skimage.data.coins (4 rows of 6 coins); no mask "
+                  "exists, so only the count is scored, within 1")
+    for phrase in ("How many coins are in {f}?", "{f}: number of coins?",
+                   "Count the coins in the photo {f}; the illumination is uneven."):
+        add(phrase.format(f=f), f,
+            [_step(BACKGROUND, "coins"),
+             _step(SEGMENT_AFTER, "coins", tools=("threshold_labeling", *SEGMENT.tools),
+                   oracle={"sigma": 2.0}),
+             _step(REMOVE_SMALL, "coins")],
+            Outcome("count", COINS_BY_EYE, abs_tol=1), task="coins_count",
+            truth_note=coins_note)
 
     # Two files in one request: both values, in the order asked.
     for a, b, phrase in (

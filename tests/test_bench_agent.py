@@ -92,6 +92,7 @@ def test_every_task_has_three_wordings(requests: list) -> None:
 def test_truth_comes_from_generators_and_masks(images: tuple[Path, dict]) -> None:
     _, truths = images
     assert truths["blobs_15.tif"].count == 15
+    assert truths["coins.tif"].count == 24  # by eye: no mask ships with skimage.data.coins
     assert truths["nuclei_real.tif"].count == 125  # labels of stardist's shipped mask
     assert truths["border_blobs_12.tif"].count_inner < 12
     assert truths["cells_calibrated.tif"].mean_area_phys == pytest.approx(
