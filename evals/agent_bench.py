@@ -472,7 +472,9 @@ def planner_answerer(model: Any, info: Any, *, plan_for: Callable[[str, Workspac
                  for c in workspace.calls[before:]]
         calls += [ToolCall(e.tool, dict(e.arguments or {}), ok=False, error=e.message)
                   for e in reply.events if e.tool and e.kind != "call"]
-        return AgentAnswer(reply.text, calls, values=[float(v) for v in reply.values],
+        numbers = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+                   for v in reply.values]
+        return AgentAnswer(reply.text, calls, values=numbers,
                            stats=dict(reply.stats or {}), model_calls=reply.model_calls,
                            stopped=reply.stopped or "")
 
@@ -491,7 +493,7 @@ def oracle_answerer() -> Answerer:
         current["plan"] = _fill_gold(_REQUEST_BY_TEXT[request].gold, workspace)
         return current["plan"]
 
-    def reply(_messages: Any) -> str:
+    def reply(*_prompt: Any) -> str:  # (system, user) text
         return current["plan"]
 
     # Every model call (a re-plan too) gets the current request's gold plan.
@@ -760,8 +762,9 @@ def table_rows(summary: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     rows = []
     for row in [*summary["backends"], *summary["groups"]]:
         failures = ", ".join(f"{k} {v}" for k, v in row["failures"].items()) or "-"
+        tps = row["median_generate_tps"]
         rows.append((row["backend"], row["group"], row["requests"], row["success"],
-                     row["median_seconds"], row["median_generate_tps"], failures))
+                     row["median_seconds"], "-" if tps is None else round(tps, 1), failures))
     return sorted(rows, key=lambda r: (r[0], r[1] != "all", r[1]))
 
 
