@@ -99,6 +99,8 @@ class AgentAnswer:
         Model calls for this request.
     stopped : str
         Why the answerer stopped early ("" when it finished).
+    plan : str
+        The plan that ran, as text ("" when none passed the check or the answerer has none).
     """
 
     text: str
@@ -107,6 +109,7 @@ class AgentAnswer:
     stats: dict[str, Any] = field(default_factory=dict)
     model_calls: int | None = None
     stopped: str = ""
+    plan: str = ""
 
 
 Answerer = Callable[[str, Workspace], "AgentAnswer | str"]
@@ -390,7 +393,8 @@ def score(request: AgentRequest, answer: AgentAnswer | str, workspace: Workspace
         "failure": None if success else classify(request, calls, matched, right == total,
                                                    wiring, value_right, failed_calls,
                                                    has_traceback, answer, error),
-        "seconds": round(seconds, 3), "answer": text[:600], "stopped": answer.stopped,
+        "seconds": round(seconds, 3), "answer": text[:600], "plan": answer.plan,
+        "stopped": answer.stopped,
         "model_calls": answer.model_calls,
         **{k: answer.stats.get(k) for k in STAT_FIELDS},
     }
@@ -476,7 +480,8 @@ def planner_answerer(model: Any, info: Any, *, plan_for: Callable[[str, Workspac
                    for v in reply.values]
         return AgentAnswer(reply.text, calls, values=numbers,
                            stats=dict(reply.stats or {}), model_calls=reply.model_calls,
-                           stopped=reply.stopped or "")
+                           stopped=reply.stopped or "",
+                           plan=reply.plan.render() if reply.plan is not None else "")
 
     answer.state = state  # type: ignore[attr-defined]
     return answer
@@ -485,7 +490,15 @@ def planner_answerer(model: Any, info: Any, *, plan_for: Callable[[str, Workspac
 def oracle_answerer() -> Answerer:
     """The gold plans, replayed by a scripted model through the real planner: the upper bound
     of today's tools and planner, and a check that the dataset is reachable."""
-    from agent.backends import ModelInfo, ScriptedChatModel
+    try:
+        import agent.planner  # noqa: F401
+
+        from agent.backends import ModelInfo, ScriptedChatModel
+    except ImportError as exc:
+        raise InputError(
+            f"the oracle replays gold plans through agent/planner.py, which this build lacks "
+            f"({exc}); merge the agent-v2 branch"
+        ) from exc
 
     current: dict[str, str] = {}
 
