@@ -630,6 +630,7 @@ def run_agent_bench(
     limit: int | None = None,
     subset: str | None = None,
     max_seconds: float | None = None,
+    report_only: bool = False,
     workers: int = 1,
     scheduler: str | None = None,
     answerers: Mapping[str, Answerer] | None = None,
@@ -652,6 +653,8 @@ def run_agent_bench(
     max_seconds : float, optional
         Start no new session after this many seconds (chunked runs: start again to go on;
         what is done is kept in ``results.jsonl``).
+    report_only : bool
+        Run nothing: summarize what ``results.jsonl`` holds.
     workers : int
         Local worker processes (each loads its own model: keep 1 for embedded models).
     scheduler : str, optional
@@ -676,7 +679,7 @@ def run_agent_bench(
     store = ResultStore(out / "results.jsonl", ("backend", "request_id"))
     answerers = dict(answerers or {})
     finished = True
-    for backend in backends:
+    for backend in [] if report_only else backends:
         todo = [u for u in units(usable)
                 if any({"backend": backend, "request_id": r.id} not in store for r in u)]
         if backend in answerers:
@@ -820,6 +823,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="all", help="v1: the first version's 63 requests")
     parser.add_argument("--max-seconds", type=float,
                         help="start no new request after this many seconds (resumable)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing; summarize the results there are")
 
 
 def command(args: argparse.Namespace) -> int:
@@ -827,6 +832,7 @@ def command(args: argparse.Namespace) -> int:
     summary = run_agent_bench(
         args.out, args.backends, base_url=args.base_url, limit=args.limit,
         subset=getattr(args, "subset", "all"), max_seconds=getattr(args, "max_seconds", None),
+        report_only=getattr(args, "report_only", False),
         workers=args.workers, scheduler=getattr(args, "scheduler", None),
     )
     print_summary(summary, args.out)

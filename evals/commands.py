@@ -85,6 +85,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                        default="all", help="v1: the first version's 63 requests")
     agent.add_argument("--max-seconds", type=float,
                        help="start no new request after this many seconds (resumable)")
+    agent.add_argument("--report-only", action="store_true",
+                       help="run nothing; summarize the results there are")
     _common(agent, "agent", 1)
 
 

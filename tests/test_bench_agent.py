@@ -308,6 +308,9 @@ def test_runs_resume_and_stop_at_the_time_budget(tmp_path: Path) -> None:
     assert len(seen) == 3  # the first was not asked again
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 3
+    again = agent_bench.run_agent_bench(tmp_path, ["c"], subset="v1", limit=3,
+                                        report_only=True, answerers={"c": counting})
+    assert len(seen) == 3 and again["backends"][0]["requests"] == 3
     assert (tmp_path / "report.md").exists() and (tmp_path / "success.png").exists()
     assert json.loads((tmp_path / "summary_v1.json").read_text())["backends"][0]["requests"] == 3
 
