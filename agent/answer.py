@@ -153,23 +153,19 @@ def answer_text(*, request: str, plan: Plan, run: PlanResult) -> str:
 
 
 def reply_text(text: str, hits: Sequence[Any]) -> str:
-    """A plain answer with the retrieved passages it may cite, listed as sources.
+    """A plain answer, citing the retrieved passages it was written from.
 
-    The model wrote ``text`` with the numbered passages in front of it; each passage is listed
-    under the answer so the reader can check it. Without passages the answer says it is the
-    model's own.
+    The model wrote ``text`` with the numbered passages in front of it; when it cites none, the
+    first is cited, as it is what the answer was retrieved from. Without passages the answer
+    says it is the model's own.
     """
     text = text.strip()
     if not hits:
         return ("Nothing relevant was found in bia's documentation; this answer is the "
                 f"model's own.\n\n{text}")
-    cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text)})
-    if not cited:
+    if not re.search(r"\[\d+\]", text):
         text += " [1]"
-        cited = [1]
-    sources = [f"[{n}] {getattr(hits[n - 1], 'title', '')} ({getattr(hits[n - 1], 'source', '')})"
-               for n in cited if 1 <= n <= len(hits)]
-    return text + ("\n\nSources:\n" + "\n".join(sources) if sources else "")
+    return text
 
 
 def cited_hits(text: str, hits: Sequence[Any]) -> list[Any]:

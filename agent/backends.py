@@ -1,15 +1,16 @@
 """Chat models behind one interface: embedded GGUF, any OpenAI-compatible server, scripted.
 
-All three are LangChain chat models, so the loop calls ``model.bind_tools(schemas).invoke(...)``
-and reads ``AIMessage.tool_calls`` whatever answers:
+The planner asks a model for one text (a plan) with :func:`complete`:
 
-* :class:`LlamaCppChatModel` runs a Qwen2.5-Coder Instruct GGUF in-process with llama-cpp-python.
-  The prompt is rendered with the model's own chat template (tools included), and tool calls are
-  read back from ``<tool_call>`` blocks or fenced JSON by :mod:`agent.parsing`. Generation is not
-  grammar-forced: forced JSON never answers a plain question without a tool.
+* :class:`LlamaCppChatModel` runs a Qwen2.5-Coder Instruct GGUF in-process with llama-cpp-python,
+  its output constrained by a GBNF grammar (:mod:`agent.grammar`). The prompt's fixed prefix
+  (the system message) is evaluated once: llama-cpp reuses the longest shared token prefix of
+  consecutive prompts in one process, and the prefix's state is saved to a file so that a new
+  process loads it instead of evaluating it again.
 * :func:`openai_chat_model` reaches OpenAI, Ollama, vLLM, a llama.cpp server or LM Studio by base
-  URL and key (:class:`langchain_openai.ChatOpenAI`).
-* :class:`ScriptedChatModel` replays replies written in a test, through the same parser.
+  URL and key (:class:`langchain_openai.ChatOpenAI`); the reply is plain text, checked by the
+  planner exactly as the embedded model's.
+* :class:`ScriptedChatModel` replays replies written in a test.
 
 :func:`make_chat_model` picks one from a model name, a base URL and the configuration
 (:func:`load_config`).
@@ -18,13 +19,14 @@ and reads ``AIMessage.tool_calls`` whatever answers:
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
+import hashlib
 import json
 import os
 import threading
 import time
 import tomllib
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +41,9 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from agent import weights
-from agent.parsing import parse_reply
 from tools.errors import BiaError
 
 
@@ -69,9 +69,6 @@ class ModelInfo:
         Server of an OpenAI-compatible backend.
     vision : bool
         Whether images may be sent to the model.
-    drop_unrequested : bool
-        Whether optional arguments the user did not give are removed from the model's calls
-        (small local models invent them).
     load_seconds : float
         Time to load the model (0 for remote ones).
     max_tools : int
@@ -84,7 +81,6 @@ class ModelInfo:
     sha256: str | None = None
     base_url: str | None = None
     vision: bool = False
-    drop_unrequested: bool = False
     load_seconds: float = 0.0
     max_tools: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,21 +89,8 @@ class ModelInfo:
         """JSON-ready form for ``provenance.json``."""
         return {
             "backend": self.backend, "name": self.name, "file": self.file, "sha256": self.sha256,
-            "base_url": self.base_url, "vision": self.vision,
-            "drop_unrequested_optional_arguments": self.drop_unrequested, **self.extra,
+            "base_url": self.base_url, "vision": self.vision, **self.extra,
         }
-
-
-def _tool_schemas(tools: Sequence[Any]) -> list[dict[str, Any]]:
-    schemas = []
-    for item in tools:
-        if isinstance(item, dict) and item.get("type") == "function":
-            schemas.append(item)
-        elif hasattr(item, "openai_schema"):
-            schemas.append(item.openai_schema())  # a registry Tool
-        else:
-            schemas.append(convert_to_openai_tool(item))
-    return schemas
 
 
 def _text_of(content: Any) -> str:
@@ -149,23 +132,6 @@ def to_template_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
         else:
             out.append({"role": "user", "content": _text_of(message.content)})
     return out
-
-
-def message_from_text(text: str) -> AIMessage:
-    """An :class:`AIMessage` with the tool calls read from a model's raw text."""
-    parsed = parse_reply(text)
-    tool_calls = [
-        {"name": c.name, "args": c.arguments, "id": f"call_{uuid.uuid4().hex[:12]}",
-         "type": "tool_call"}
-        for c in parsed.calls
-    ]
-    invalid = [
-        {"name": None, "args": bad.raw, "id": f"call_{uuid.uuid4().hex[:12]}",
-         "error": bad.error, "type": "invalid_tool_call"}
-        for bad in parsed.invalid
-    ]
-    return AIMessage(content=parsed.text, tool_calls=tool_calls, invalid_tool_calls=invalid,
-                     response_metadata={"raw_text": text})
 
 
 # -- embedded ---------------------------------------------------------------------------------
@@ -230,6 +196,47 @@ def _render_template(template: str, messages: list[dict[str, Any]],
     )
 
 
+@dataclass
+class Completion:
+    """One generated text and what it cost.
+
+    Attributes
+    ----------
+    text : str
+        What the model wrote.
+    prompt_tokens : int
+        Tokens in the prompt.
+    evaluated_tokens : int
+        Prompt tokens actually evaluated (the rest came from the cached prefix).
+    generated_tokens : int
+        Tokens generated.
+    prompt_seconds : float
+        Time to the first generated token (prompt evaluation).
+    generate_seconds : float
+        Time for the generated tokens after the first.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    evaluated_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_seconds: float = 0.0
+    generate_seconds: float = 0.0
+
+
+def prefix_cache_dir() -> Path:
+    """Where saved prefix states live: ``$BIA_CACHE/prefix`` or ``~/.cache/bia/prefix``."""
+    base = os.environ.get("BIA_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "bia") / "prefix"
+
+
+@functools.lru_cache(maxsize=8)
+def _grammar(text: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
+
+
 class LlamaCppChatModel(BaseChatModel):
     """A GGUF chat model run in-process by llama-cpp-python with its own chat template.
 
@@ -238,7 +245,7 @@ class LlamaCppChatModel(BaseChatModel):
     model_path : str
         The GGUF file.
     n_ctx : int
-        Context length in tokens.
+        Context length in tokens (llama-cpp's default of 512 is too short for a plan prompt).
     n_threads : int
         CPU threads.
     max_tokens : int
@@ -248,9 +255,9 @@ class LlamaCppChatModel(BaseChatModel):
     """
 
     model_path: str
-    n_ctx: int = 8192
+    n_ctx: int = 4096
     n_threads: int = Field(default_factory=default_threads)
-    max_tokens: int = 512
+    max_tokens: int = 256
     temperature: float = 0.0
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -264,12 +271,7 @@ class LlamaCppChatModel(BaseChatModel):
         with _LOAD_LOCK:
             return _load_llama(self.model_path, self.n_ctx, self.n_threads)
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        """Bind tools (registry Tools, OpenAI dicts, functions) for the chat template."""
-        return self.bind(tools=_tool_schemas(tools), **kwargs)
-
-    def render_prompt(self, messages: Sequence[BaseMessage],
-                      tools: list[dict[str, Any]] | None = None) -> str:
+    def render_prompt(self, messages: Sequence[BaseMessage]) -> str:
         """The exact prompt text the model sees."""
         metadata = self.llama.metadata
         template = metadata.get("tokenizer.chat_template")
@@ -279,29 +281,125 @@ class LlamaCppChatModel(BaseChatModel):
         bos = vocab.detokenize([vocab.token_bos()]).decode("utf-8", "ignore") \
             if vocab.token_bos() >= 0 else ""
         eos = vocab.detokenize([vocab.token_eos()]).decode("utf-8", "ignore")
-        return _render_template(template, to_template_messages(messages), tools, bos, eos)
+        return _render_template(template, to_template_messages(messages), None, bos, eos)
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _load_prefix(self, prefix: str) -> None:
+        """Have the prefix's state in the context: from memory, a saved file, or evaluated.
+
+        The file is keyed by the model file, the context size and the prefix tokens, so a new
+        process (a new ``bia run``) skips evaluating the fixed prefix.
+        """
+        llama = self.llama
+        tokens = self._tokens(prefix)
+        n = len(tokens)
+        if n == 0 or n >= self.n_ctx:
+            return
+        if llama.n_tokens >= n and list(llama.input_ids[:n]) == tokens:
+            return
+        key = hashlib.sha256(json.dumps(
+            [os.path.abspath(self.model_path), os.path.getsize(self.model_path), self.n_ctx,
+             tokens]).encode()).hexdigest()[:24]
+        path = prefix_cache_dir() / f"{key}.state"
+        import llama_cpp
+
+        if path.is_file():
+            out = (llama_cpp.llama_token * self.n_ctx)()
+            count = ctypes.c_size_t(0)
+            ok = llama_cpp.llama_state_load_file(llama._ctx.ctx, str(path).encode(), out,
+                                                 self.n_ctx, ctypes.byref(count))
+            if ok and count.value == n and list(out[:n]) == tokens:
+                llama.input_ids[:n] = tokens
+                llama.n_tokens = n
+                llama._requires_eval = True
+                return
+        llama.reset()
+        llama.eval(tokens)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            array = (llama_cpp.llama_token * n)(*tokens)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            if llama_cpp.llama_state_save_file(llama._ctx.ctx, str(partial).encode(), array, n):
+                partial.replace(path)
+        except OSError:  # a read-only cache only costs the next process the prefix's time
+            pass
+
+    def complete(self, system: str, user: str, *, grammar: str | None = None,
+                 temperature: float | None = None, seed: int = 0,
+                 max_tokens: int | None = None) -> Completion:
+        """Generate a reply to one system and one user message, optionally under a grammar.
+
+        Parameters
+        ----------
+        system : str
+            The fixed part of the prompt (its state is cached and reused).
+        user : str
+            The request's part.
+        grammar : str, optional
+            GBNF text that the output must match.
+        temperature : float, optional
+            Sampling temperature (the model's own by default; 0 is greedy).
+        seed : int
+            Sampling seed.
+        max_tokens : int, optional
+            Most tokens to generate.
+
+        Returns
+        -------
+        Completion
+        """
+        llama = self.llama
+        messages = [SystemMessage(content=system), HumanMessage(content=user)]
+        prompt = self.render_prompt(messages)
+        marker = "\x00user-part\x00"
+        prefix = self.render_prompt([SystemMessage(content=system),
+                                     HumanMessage(content=marker)]).split(marker)[0]
+        self._load_prefix(prefix)
+        tokens = self._tokens(prompt)
+        cached = 0
+        for a, b in zip(llama.input_ids[: llama.n_tokens], tokens, strict=False):
+            if a != b:
+                break
+            cached += 1
+        start = time.perf_counter()
+        first = None
+        pieces = []
+        stream = llama.create_completion(
+            tokens, max_tokens=max_tokens or self.max_tokens,
+            temperature=self.temperature if temperature is None else temperature,
+            stop=["<|im_end|>", "<|endoftext|>"], seed=seed, stream=True,
+            grammar=_grammar(grammar) if grammar else None,
+        )
+        for chunk in stream:
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(chunk["choices"][0]["text"])
+        end = time.perf_counter()
+        text = "".join(pieces)
+        first = first or end
+        return Completion(
+            text=text, prompt_tokens=len(tokens),
+            evaluated_tokens=max(1, len(tokens) - cached), generated_tokens=max(
+                len(pieces), 1 if text else 0),
+            prompt_seconds=first - start, generate_seconds=end - first,
+        )
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        tools = kwargs.get("tools")
-        prompt = self.render_prompt(messages, tools)
-        start = time.perf_counter()
-        out = self.llama.create_completion(
-            prompt, max_tokens=self.max_tokens, temperature=self.temperature,
-            stop=["<|im_end|>", "<|endoftext|>", *(stop or [])], seed=0,
-        )
-        text = out["choices"][0]["text"]
-        message = message_from_text(text)
-        usage = out.get("usage", {})
-        message.response_metadata.update(
-            {"seconds": time.perf_counter() - start, "usage": usage,
-             "finish_reason": out["choices"][0].get("finish_reason")}
-        )
+        system = "\n".join(_text_of(m.content) for m in messages if isinstance(m, SystemMessage))
+        user = "\n".join(_text_of(m.content) for m in messages
+                         if not isinstance(m, SystemMessage))
+        done = self.complete(system, user)
+        message = AIMessage(content=done.text, response_metadata={
+            "usage": {"prompt_tokens": done.prompt_tokens,
+                      "completion_tokens": done.generated_tokens}})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def embedded_chat_model(size: str = weights.DEFAULT_SIZE, *, model_path: str | None = None,
-                        n_threads: int | None = None, n_ctx: int = 8192,
+                        n_threads: int | None = None, n_ctx: int = 4096,
                         progress: bool = True) -> tuple[LlamaCppChatModel, ModelInfo]:
     """Load the embedded model (verified GGUF from the cache, or ``model_path``).
 
@@ -324,11 +422,10 @@ def embedded_chat_model(size: str = weights.DEFAULT_SIZE, *, model_path: str | N
         name, sha = spec.name, spec.sha256
     model = LlamaCppChatModel(model_path=str(path), n_ctx=n_ctx,
                               n_threads=n_threads or default_threads())
-    # A short tool list keeps the prompt short (fast on a CPU) and the choice easy.
     start = time.perf_counter()
     with Spinner(f"Loading {name} ...", progress):
         model.llama  # noqa: B018 - load now so the time is reported as loading
-    info = ModelInfo("embedded", name, file=str(path), sha256=sha, drop_unrequested=True,
+    info = ModelInfo("embedded", name, file=str(path), sha256=sha,
                      load_seconds=time.perf_counter() - start, max_tools=6,
                      extra={"n_threads": model.n_threads, "n_ctx": n_ctx})
     return model, info
@@ -355,15 +452,15 @@ class Spinner:
 
 # -- scripted ---------------------------------------------------------------------------------
 
-Reply = str | AIMessage | Callable[[list[BaseMessage]], "str | AIMessage"]
+Scripted = str | Callable[[str, str], str]
 
 
 class ScriptedChatModel(BaseChatModel):
     """A chat model that replays written replies, for tests.
 
-    Each reply is raw model text (parsed exactly like the embedded model's output), a ready
-    :class:`AIMessage`, or a function of the messages so far. Every call's messages and bound
-    tools are recorded in ``seen``.
+    Each reply is the model's text (a plan, for the planner) or a function of the system and
+    user text that returns it. Every call's prompt is recorded in ``seen`` as
+    ``{"system": ..., "user": ..., "grammar": ...}``.
     """
 
     replies: list[Any]
@@ -374,21 +471,53 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "bia-scripted"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        """Record the tools and return a runnable that passes them on each call."""
-        return self.bind(tools=_tool_schemas(tools), **kwargs)
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def complete(self, system: str, user: str, *, grammar: str | None = None,
+                 temperature: float | None = None, seed: int = 0,
+                 max_tokens: int | None = None) -> Completion:
+        """The next written reply (see :meth:`LlamaCppChatModel.complete`)."""
         index = len(self.seen)
-        self.seen.append({"messages": list(messages), "tools": kwargs.get("tools") or []})
+        self.seen.append({"system": system, "user": user, "grammar": grammar})
         if index >= len(self.replies):
             raise AssertionError(f"the scripted model has only {len(self.replies)} replies")
         reply = self.replies[index]
-        if callable(reply):
-            reply = reply(list(messages))
-        message = reply if isinstance(reply, AIMessage) else message_from_text(str(reply))
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        text = reply(system, user) if callable(reply) else str(reply)
+        return Completion(text=text, prompt_tokens=len((system + user).split()),
+                          evaluated_tokens=len(user.split()), generated_tokens=len(text.split()))
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        system = "\n".join(_text_of(m.content) for m in messages if isinstance(m, SystemMessage))
+        user = "\n".join(_text_of(m.content) for m in messages
+                         if not isinstance(m, SystemMessage))
+        done = self.complete(system, user)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=done.text))])
+
+
+def complete(model: Any, system: str, user: str, *, grammar: str | None = None,
+             temperature: float | None = None, seed: int = 0,
+             max_tokens: int | None = None) -> Completion:
+    """One reply from any backend: constrained by ``grammar`` where the backend can be.
+
+    Models with a ``complete`` method (embedded, scripted) get the grammar; other LangChain
+    chat models (OpenAI-compatible servers) get the two messages and answer in plain text,
+    which the planner checks exactly as it checks the embedded model's.
+    """
+    if hasattr(model, "complete"):
+        return model.complete(system, user, grammar=grammar, temperature=temperature,
+                              seed=seed, max_tokens=max_tokens)
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {}
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    message = model.invoke([SystemMessage(content=system), HumanMessage(content=user)],
+                           **kwargs)
+    seconds = time.perf_counter() - start
+    usage = getattr(message, "usage_metadata", None) or {}
+    return Completion(text=_text_of(getattr(message, "content", message)),
+                      prompt_tokens=int(usage.get("input_tokens", 0)),
+                      evaluated_tokens=int(usage.get("input_tokens", 0)),
+                      generated_tokens=int(usage.get("output_tokens", 0)),
+                      prompt_seconds=0.0, generate_seconds=seconds)
 
 
 # -- OpenAI-compatible ------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 """A GBNF grammar for plans, built from the registry at run time.
 
 The grammar lets a model write only what :func:`agent.plan.parse_plan` reads: lines
-``name = tool(param=value, ...)`` where the tool is one of those offered, each parameter is one
-of that tool's own (required ones first, always present), each value has the parameter's type
-(an artifact parameter takes a variable, a ``Literal`` parameter one of its values, a number a
-number), then one ``answer(...)`` line; or the single line ``reply("...")`` for a plain
-question. Malformed calls, unknown tools and unknown parameters cannot be written. Which
-variables are defined, and their kinds, is left to :meth:`agent.plan.Plan.check` (a
-context-free grammar cannot track them cheaply).
+``labels1 = tool(param=value, ...)`` where the tool is one of those offered, each parameter is
+one of that tool's own (required ones first, always present), each value has the parameter's
+type (a ``Literal`` parameter one of its values, a number a number), then one ``answer(...)``
+line; or the single line ``reply("...")`` for a plain question.
+
+New variables are named by kind and line (``image1``, ``labels2``, ``table3``), so the grammar
+knows at each line which variables exist and of which kind: an artifact parameter takes only
+variables defined above it of a kind it accepts (an intensity image cannot be written where
+labels are expected), and ``answer(...)`` counts only labels or tables. Malformed calls, unknown
+tools and parameters, undefined variables and wrong kinds cannot be written; what is left to
+:meth:`agent.plan.Plan.check` is argument bounds and unused variables.
 
 llama.cpp reads the text with ``llama_cpp.LlamaGrammar.from_string``.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from agent.plan import STATISTICS
@@ -59,57 +63,67 @@ def _value_rule(prop: dict[str, Any]) -> str:
     return "number | string | bool"
 
 
-def tool_rules(tool_: Tool, *, references: str = "ref") -> list[str]:
-    """GBNF rules for calls of one tool; the first rule is the call.
+def _alternatives(names: Sequence[str]) -> str:
+    return " | ".join(_gbnf_literal(n) for n in dict.fromkeys(names))
 
-    Parameters
-    ----------
-    tool_ : Tool
-        The tool.
-    references : str
-        The rule that names a variable.
 
-    Returns
-    -------
-    list of str
-        ``call-<tool> ::= ...`` followed by one rule per parameter.
+_REF_KINDS = {"image": ("image", "labels"), "labels": ("labels",), "table": ("table",)}
+
+
+def output_kinds(tool_: Tool) -> list[str]:
+    """The kinds of what a tool returns, as plan variables (``["value"]`` for a plain value)."""
+    kinds = [o.artifact_kind for o in tool_.outputs if o.artifact_kind is not None]
+    return kinds or (["value"] if tool_.outputs else [])
+
+
+def new_names(tool_: Tool, line: int) -> list[str]:
+    """The variables line ``line`` assigns a call of ``tool_`` to: ``labels2``, ``table3``.
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> new_names(load_registry().get("measure_objects"), 3)
+    ['table3']
     """
+    names, seen = [], {}
+    for kind in output_kinds(tool_):
+        base = "result" if kind == "value" else kind
+        seen[base] = seen.get(base, 0) + 1
+        names.append(f"{base}{line}" + (f"_{seen[base]}" if seen[base] > 1 else ""))
+    return names
+
+
+def _arguments(tool_: Tool, ref: Callable[[str], str], prefix: str) -> tuple[str, list[str]]:
+    """The argument list of one tool's call and the rules it needs."""
     props = tool_.parameters_schema()["properties"]
-    required, optional = [], []
-    rules = []
+    required, optional, rules = [], [], []
     for p in tool_.params:
         if p.kind == "pixel_size":
             continue
-        value = references if p.kind == "artifact" else _value_rule(props[p.name])
-        name = _rule("arg", tool_.name, p.name)
+        if p.kind == "artifact":
+            value = ref(p.artifact_kind or "image")
+            name = _rule(prefix, "arg", tool_.name, p.name)
+        else:
+            value = _value_rule(props[p.name])
+            name = _rule("arg", tool_.name, p.name)
         rules.append(f"{name} ::= {_gbnf_literal(p.name + '=')} ( {value} )")
         (required if p.required else optional).append(name)
-    head = _gbnf_literal(f"{tool_.name}(")
     if required:
         body = ' ", " '.join(required)
         if optional:
             body += f' ( ", " ( {" | ".join(optional)} ) )*'
     elif optional:
         any_ = " | ".join(optional)
-        body = f'( ( {any_} ) ( ", " ( {any_} ) )* )?'
+        body = f"( ( {any_} ) ( \", \" ( {any_} ) )* )?"
     else:
         body = ""
-    call = f"{_rule('call', tool_.name)} ::= {head} {body} \")\"".replace("  ", " ")
-    return [call, *rules]
-
-
-def _targets_rule(tool_: Tool) -> str:
-    n = sum(o.artifact_kind is not None for o in tool_.outputs)
-    if n == 0 and tool_.outputs:
-        n = 1
-    if n == 0:
-        return ""
-    return ' ", " '.join(["var"] * n) + ' " = "'
+    return body, rules
 
 
 def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
-                 variables: Sequence[str] = (), allow_reply: bool = True,
-                 max_calls: int = MAX_CALLS) -> str:
+                 variables: Mapping[str, str] | Sequence[str] = (), allow_reply: bool = True,
+                 max_calls: int = MAX_CALLS,
+                 parameters: Callable[[Tool], Iterable[str]] | None = None) -> str:
     """The GBNF text of plans over ``tools`` (all of the registry's by default).
 
     Parameters
@@ -118,12 +132,15 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
         Where the tools are described.
     tools : iterable of str, optional
         The tools a plan may call.
-    variables : sequence of str
-        The bound variables; a reference is one of them or a new name made by an earlier line.
+    variables : mapping of str to str, or sequence of str
+        The bound variables and their kinds (a plain sequence counts as images).
     allow_reply : bool
         Whether the ``reply("...")`` branch (a plain question, no tools) is allowed.
     max_calls : int
         Most calls in a plan.
+    parameters : callable, optional
+        ``parameters(tool)`` gives the optional value parameters a plan may set for that
+        tool (all by default); required and artifact parameters are always allowed.
 
     Returns
     -------
@@ -133,46 +150,130 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     Examples
     --------
     >>> from agent.toolset import load_registry
-    >>> text = plan_grammar(load_registry(), ["threshold_labeling"], variables=["cells"])
-    >>> 'call-threshold-labeling ::= "threshold_labeling("' in text
+    >>> text = plan_grammar(load_registry(), ["threshold_labeling"], variables={"cells": "image"})
+    >>> 'l1-call-threshold-labeling ::= "threshold_labeling("' in text
     True
     """
     if max_calls < 1:
         raise ValueError(f"max_calls must be at least 1, got {max_calls}")
+    kinds = dict(variables) if isinstance(variables, Mapping) else {
+        v: "image" for v in variables}
     chosen = [registry.get(n) for n in dict.fromkeys(tools)] if tools is not None else list(
         registry)
-    rules: list[str] = []
-    lines = []
-    for tool_ in chosen:
-        tool_lines = tool_rules(tool_)
-        rules.extend(tool_lines)
-        targets = _targets_rule(tool_)
-        lines.append(f"{targets} {_rule('call', tool_.name)}".strip())
-    line_rule = "line ::= ( " + " | ".join(f"( {x} )" for x in lines) + ' ) "\\n"'
-    nested = "line"
-    for _ in range(max_calls - 1):
-        nested = f"line ( {nested} )?"
-    known = " | ".join(_gbnf_literal(v) for v in dict.fromkeys(variables))
+    rules: dict[str, str] = {}
+    defined: list[tuple[str, str]] = list(kinds.items())  # (name, kind) known before a line
+    made_by_line: list[list[tuple[str, str]]] = []
+    plan_parts = []
+    for line in range(1, max_calls + 1):
+        known = defined + [pair for made in made_by_line for pair in made]
+
+        def ref(kind: str, known: list[tuple[str, str]] = known, line: int = line) -> str:
+            accepted = _REF_KINDS.get(kind)
+            names = [n for n, k in known if accepted is None or k in accepted]
+            rule = _rule(f"l{line}", "ref", kind)
+            rules[rule] = f"{rule} ::= {_alternatives(names) if names else _NOTHING}"
+            return rule
+
+        alternatives = []
+        made_here: list[tuple[str, str]] = []
+        for tool_ in chosen:
+            usable = list(_usable(tool_, known))
+            if not usable:
+                continue  # an artifact parameter with nothing of its kind defined yet
+            allowed = set(parameters(tool_)) if parameters is not None else None
+            trimmed = _trim(tool_, allowed)
+            body, needed = _arguments(trimmed, ref, f"l{line}")
+            for rule_text in needed:
+                rules.setdefault(rule_text.split(" ::= ")[0], rule_text)
+            call = _rule(f"l{line}", "call", tool_.name)
+            rules[call] = f'{call} ::= {_gbnf_literal(tool_.name + "(")} {body} ")"'.replace(
+                "  ", " ")
+            targets = new_names(tool_, line)
+            made_here += list(zip(targets, output_kinds(tool_), strict=True))
+            assign = ' ", " '.join(_gbnf_literal(t) for t in targets)
+            alternatives.append(f'( {assign} " = " {call} )' if targets else f"( {call} )")
+        if not alternatives:
+            break
+        rules[f"line-{line}"] = (f"line-{line} ::= ( " + " | ".join(alternatives)
+                                 + ' ) "\\n"')
+        made_by_line.append(made_here)
+        plan_parts.append(line)
+    for count in range(len(plan_parts) + 1):
+        known = defined + [pair for made in made_by_line[:count] for pair in made]
+        _answer_rules(rules, count, known)
+    # plan ::= answer-0 | line-1 ( answer-1 | line-2 ( answer-2 | ... ) )
+    nested = f"answer-{len(plan_parts)}"
+    for line in reversed(plan_parts):
+        nested = (f"line-{line} ( {nested} )" if line == len(plan_parts)
+                  else f"line-{line} ( answer-{line} | {nested} )")
+    plan_rule = f"plan ::= answer-0 | {nested}" if plan_parts else "plan ::= answer-0"
     stats = " | ".join(_gbnf_literal(s) for s in STATISTICS)
     root = "root ::= plan" + (" | reply" if allow_reply else "")
     grammar = [
         root,
-        f"plan ::= ( {nested} )? answer",
-        line_rule,
-        'answer ::= "answer(" item ( ", " item )* ")"',
-        'item ::= "count(" ref where? ")" | stat "(" ref ", " column where? ")" '
-        '| "show(" ref ")"',
+        plan_rule,
         f"stat ::= {stats}",
         'column ::= "\\"" [a-z] [a-z0-9_]* "\\""',
         'where ::= ", where=\\"" [a-z] [a-z0-9_]* " " op " " number "\\""',
         'op ::= "<" | "<=" | ">" | ">="',
         'reply ::= "reply(\\"" [^"\\\\\\n]+ "\\")"',
-        f"ref ::= {known + ' | ' if known else ''}var",
-        "var ::= [a-z] [a-z0-9_]*",
         'int ::= "-"? [0-9]+',
         'number ::= "-"? [0-9]+ ( "." [0-9]+ )?',
         'bool ::= "True" | "False"',
         'string ::= "\\"" [^"\\\\\\n]* "\\""',
-        *rules,
+        *rules.values(),
     ]
     return "\n".join(grammar) + "\n"
+
+
+_NOTHING = '"\\u0000"'  # a rule that matches nothing a model writes
+
+
+def _usable(tool_: Tool, known: Sequence[tuple[str, str]]) -> Iterable[str]:
+    """Yields once when every required artifact parameter has a variable of its kind."""
+    for p in tool_.params:
+        if p.kind == "artifact" and p.required:
+            accepted = _REF_KINDS.get(p.artifact_kind or "image")
+            if not any(accepted is None or k in accepted for _, k in known):
+                return
+    yield tool_.name
+
+
+class _Trimmed:
+    """A tool seen through a filter on its optional value parameters."""
+
+    def __init__(self, tool_: Tool, allowed: set[str] | None) -> None:
+        self.name = tool_.name
+        self.params = [p for p in tool_.params if allowed is None or p.required
+                       or p.kind != "value" or p.name in allowed]
+        self._tool = tool_
+
+    def parameters_schema(self) -> dict[str, Any]:
+        return self._tool.parameters_schema()
+
+
+def _trim(tool_: Tool, allowed: set[str] | None) -> Any:
+    return _Trimmed(tool_, allowed)
+
+
+def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]]) -> None:
+    """``answer-<count>``: the answer after ``count`` lines, over the variables known then."""
+    def names(*wanted: str) -> list[str]:
+        return [n for n, k in known if not wanted or k in wanted]
+
+    labels = names("labels")
+    tables = names("table")
+    every = names()
+    items = []
+    if labels:
+        items.append(f'"count(" ( {_alternatives(labels)} ) ")"')
+    if tables:
+        items.append(f'"count(" ( {_alternatives(tables)} ) where? ")"')
+    if tables:
+        items.append(f'stat "(" ( {_alternatives(tables)} ) ", " column where? ")"')
+    if every:
+        items.append(f'"show(" ( {_alternatives(every)} ) ")"')
+    item = f"item-{count}"
+    rules[item] = f"{item} ::= " + (" | ".join(items) if items else _NOTHING)
+    rule = f"answer-{count}"
+    rules[rule] = f'{rule} ::= "answer(" {item} ( ", " {item} )* ")"'

@@ -27,7 +27,7 @@ import ast
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,12 +198,24 @@ class Plan:
         self.kinds = _check(self, registry)
         return self
 
-    def render(self) -> str:
-        """The plan as text, one statement a line (the form :func:`parse_plan` reads)."""
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """The plan as text, one statement a line (the form :func:`parse_plan` reads).
+
+        ``names`` renames variables (e.g. to the artifacts they became, for a later prompt).
+        """
         if self.reply is not None:
             return f"reply({_quote(self.reply)})"
-        lines = [_render_call(c.targets, c.tool, c.arguments) for c in self.calls]
-        lines.append(f"answer({', '.join(a.render() for a in self.answer)})")
+        names = names or {}
+
+        def rename(value: Any) -> Any:
+            return Ref(names.get(value.name, value.name)) if isinstance(value, Ref) else value
+
+        lines = [_render_call([names.get(t, t) for t in c.targets], c.tool,
+                              {k: rename(v) for k, v in c.arguments.items()})
+                 for c in self.calls]
+        items = [AnswerItem(a.form, names.get(a.variable, a.variable), a.column, a.where)
+                 for a in self.answer]
+        lines.append(f"answer({', '.join(a.render() for a in items)})")
         return "\n".join(lines)
 
     def canonical(self, registry: Registry | None = None) -> str:
@@ -589,9 +601,10 @@ def _check(plan: Plan, registry: Registry) -> dict[str, str]:
                 continue
             if target in RESERVED or target in registry:
                 raise PlanTypeError(f"{where}: {target!r} cannot be a variable name")
-            if target in kinds:
+            if target in made:
                 raise PlanTypeError(
-                    f"{where}: {target} is already defined; give each result a new name")
+                    f"{where}: {target} is already made on line {made[target]}; give each "
+                    "result a new name")
             kinds[target] = kind
             made[target] = call.line
     for item in plan.answer:
@@ -642,7 +655,8 @@ def _kind_hint(expected: str, given: str, name: str) -> str:
 # -- running ------------------------------------------------------------------------------------
 
 
-def run_plan(plan: Plan, workspace: Workspace, registry: Registry) -> PlanResult:
+def run_plan(plan: Plan, workspace: Workspace, registry: Registry, *,
+             callback: Callable[[str, Any], None] | None = None) -> PlanResult:
     """Run a checked plan through the registry and evaluate its answer.
 
     Parameters
@@ -653,6 +667,9 @@ def run_plan(plan: Plan, workspace: Workspace, registry: Registry) -> PlanResult
         Where bound variables are found (artifacts or files) and results are stored.
     registry : Registry
         The tools.
+    callback : callable, optional
+        Called as ``callback("start", call)`` before each call and ``callback("end",
+        tool_result)`` after it, for progress display.
 
     Returns
     -------
@@ -694,6 +711,8 @@ def run_plan(plan: Plan, workspace: Workspace, registry: Registry) -> PlanResult
                     arguments[key] = _resolve(value.name, result, workspace, call)
             else:
                 arguments[key] = value
+        if callback is not None:
+            callback("start", call)
         try:
             ran = tool_.run(workspace, arguments)
         except BiaError as exc:
@@ -704,6 +723,8 @@ def run_plan(plan: Plan, workspace: Workspace, registry: Registry) -> PlanResult
                 f"line {call.line}: {call.tool} failed: {type(exc).__name__}: {exc}",
                 line=call.line, tool=call.tool, done=result.results) from None
         result.results.append(ran)
+        if callback is not None:
+            callback("end", ran)
         if ran.outputs:
             for target, name in zip(call.targets, ran.outputs, strict=False):
                 if target != "_":

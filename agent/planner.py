@@ -1,0 +1,528 @@
+"""The agent: one checked plan per request, written under a grammar, run by the registry.
+
+One request::
+
+    bind      the files the request names and the session's artifacts to variables
+    retrieve  a tool shortlist, worked examples (rag_index.cookbook), documentation passages
+    plan      one model reply under a grammar built from the registry (k samples, voted)
+    check     parse with ast, validate every call, artifact kinds must flow (agent.plan)
+    run       every call through the registry; the answer evaluated from the results
+    answer    the asked number with its unit and method (agent.answer)
+
+A plan that fails the check or fails while running gets one re-plan with the exact error; after
+that the reply says what ran and what failed. Artifacts made so far stay in the session, so a
+follow-up ("now only those larger than 100 µm²") plans against them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from agent import answer as answers
+from agent.backends import Completion, ModelInfo, complete
+from agent.grammar import plan_grammar
+from agent.plan import (
+    Binding,
+    Plan,
+    PlanError,
+    PlanResult,
+    Ref,
+    ToolRunError,
+    bind_artifact,
+    bind_file,
+    parse_plan,
+    run_plan,
+)
+from agent.retrieval import Retriever, default_retriever, words
+from agent.session import Event, Session
+from agent.toolset import load_registry
+from tools.errors import BiaError
+from tools.registry import Registry, Tool, python_identifier
+
+SYSTEM_PROMPT = """\
+You are bia, a bio-image analysis assistant. Answer each request with a plan: one tool call a \
+line, `name = tool(param=value)`, on the variables listed with the request and the ones your \
+lines make; then one line `answer(...)` naming the value that answers the request:
+count(v) for objects in labels or rows of a table; mean(t, "area"), median, sum, min, max or \
+std of a table column; an optional filter where="area > 100"; show(v) for a result itself.
+Use the fewest calls that do what is asked, every step the request names, in its order. Give a \
+parameter only when the request states its value. Write each made variable once and use it.
+A question that needs no image work is answered with the single line reply("...") citing \
+the documentation as [1].
+
+Example. Variables: plate (image 512x512 uint16, axes YX)
+Request: count the cells in plate.tif and give their mean area
+labels1 = {segmenter}(image=plate)
+table2 = measure_objects(labels=labels1, image=plate)
+answer(count(labels1), mean(table2, "area"))
+
+Example. Variables: plate_labels (labels 512x512 int32), plate_measurements (table, 130 rows, \
+columns label, area_px, perimeter_px, mean_intensity)
+Request: and how many of those are bigger than 50 pixels?
+answer(count(plate_measurements, where="area > 50"))"""
+
+_QUESTION = re.compile(
+    r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
+    r"tell me|describe)\b", re.IGNORECASE,
+)
+_FILE = re.compile(
+    r"""["']([^"'\n]+\.[A-Za-z][A-Za-z0-9]{1,4})["']"""
+    r"|(?<![\w/.~-])((?:[\w.~-]*/)*[\w~-][\w.~-]*\.(?:ome\.)?[A-Za-z][A-Za-z0-9]{1,4})(?![\w/])"
+)
+_NOT_FILES = frozenset({"e.g", "i.e", "etc", "vs"})
+MAX_BOUND = 8
+"""Most session artifacts offered to the model as variables (the newest)."""
+
+
+@dataclass
+class Reply:
+    """The outcome of one request.
+
+    Attributes
+    ----------
+    text : str
+        The answer for the user (what ran and what failed, when it could not finish).
+    events : list of Event
+        Calls run or failed, in order.
+    outputs : list of str
+        Artifacts stored for this request.
+    sources : list
+        Retrieved passages the answer cites (numbered as in the text).
+    stopped : str or None
+        ``"errors"`` when the request could not be done.
+    model_calls : int
+        How many times the model was asked.
+    seconds : float
+        Wall time of the request.
+    plan : Plan or None
+        The checked plan that ran (None when none passed the check).
+    values : list
+        The answered numbers, in the order of ``answer(...)``.
+    stats : dict
+        ``prompt_tokens``, ``evaluated_tokens`` (not from the cached prefix),
+        ``generated_tokens``, ``prompt_tps``, ``generate_tps``, ``model_seconds``, ``replans``,
+        ``samples``.
+    """
+
+    text: str
+    events: list[Event] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    sources: list[Any] = field(default_factory=list)
+    stopped: str | None = None
+    model_calls: int = 0
+    seconds: float = 0.0
+    plan: Plan | None = None
+    values: list[Any] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool_calls(self) -> list[Event]:
+        """The calls that ran."""
+        return [e for e in self.events if e.kind == "call"]
+
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+def is_question(text: str) -> bool:
+    """Whether ``text`` reads as a question rather than an instruction."""
+    return bool(_QUESTION.match(text)) or text.strip().endswith("?")
+
+
+def named_files(request: str) -> list[str]:
+    """File names in a request, in order: ``a.tif``, ``data/b.ome.tif``, ``"my cells.tif"``.
+
+    Examples
+    --------
+    >>> named_files('Count the nuclei in plate3.tif and "my cells.tif", e.g. by size.')
+    ['plate3.tif', 'my cells.tif']
+    """
+    found = []
+    for match in _FILE.finditer(request):
+        name = (match.group(1) or match.group(2) or "").rstrip(".")
+        if name and name.lower() not in _NOT_FILES and not name[0].isdigit():
+            found.append(name)
+    return list(dict.fromkeys(found))
+
+
+def cookbook_examples(request: str, *, k: int = 3) -> list[Any]:
+    """Worked examples for the request from :mod:`rag_index.cookbook` (none without it)."""
+    try:
+        from rag_index.cookbook import search
+    except ImportError:
+        return []
+    try:
+        return list(search(request, k=k))
+    except Exception:  # a broken cookbook must not stop the agent; the prompt still works
+        return []
+
+
+_SYNONYMS = {
+    "min": ("small", "smaller", "tiny", "minimum", "least", "below", "under"),
+    "max": ("large", "larger", "big", "bigger", "maximum", "most", "above", "over"),
+    "sigma": ("smooth", "blur"),
+    "border": ("edge", "edges"),
+    "distance": ("move", "moves", "jump"),
+    "threshold": ("cutoff", "cut"),
+}
+
+
+def stated_parameters(tool_: Tool, request: str) -> list[str]:
+    """The optional value parameters of ``tool_`` that the request's words name.
+
+    A parameter is named when one of the words of its name (or a synonym: "smaller" for
+    ``min``, "edge" for ``border``) is in the request, or one of its allowed values is. Only
+    those may be set in a plan: small models otherwise copy defaults or invent values, and a
+    parameter the user did not state is better left to the tool's default.
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> tool_ = load_registry().get("voronoi_otsu_labeling")
+    >>> stated_parameters(tool_, "segment with spot sigma 3")
+    ['spot_sigma', 'outline_sigma']
+    >>> stated_parameters(tool_, "segment the nuclei")
+    []
+    """
+    said = set(words(request)) | set(re.findall(r"[a-z]+", request.lower()))
+    props = tool_.parameters_schema()["properties"]
+    found = []
+    for p in tool_.params:
+        if p.kind != "value" or p.required:
+            continue
+        parts = [w for w in p.name.lower().split("_") if len(w) > 2]
+        hits = any(w in said or any(s in said for s in _SYNONYMS.get(w, ())) for w in parts)
+        values = [str(v).lower() for v in props.get(p.name, {}).get("enum", [])]
+        if hits or any(v in said for v in values if len(v) > 2):
+            found.append(p.name)
+    return found
+
+
+def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
+    """A tool as one prompt line: ``name(labels, image) -> table: summary``.
+
+    Artifact and required parameters are listed, and of the optional ones only
+    ``parameters`` (those the request names, see :func:`stated_parameters`).
+    """
+    parts = []
+    for p in tool_.params:
+        if p.kind == "pixel_size":
+            continue
+        if p.kind == "artifact":
+            parts.append(p.name if p.name == p.artifact_kind else f"{p.name}: {p.artifact_kind}")
+        elif p.required or p.name in parameters:
+            parts.append(p.name)
+    outputs = [o.artifact_kind or "value" for o in tool_.outputs] or ["nothing"]
+    return f"{tool_.name}({', '.join(parts)}) -> {', '.join(outputs)}: {tool_.summary}"
+
+
+class Agent:
+    """Answers requests with one checked plan each, keeping a :class:`Session`.
+
+    Parameters
+    ----------
+    model : chat model
+        The embedded model, an OpenAI-compatible chat model or a scripted one
+        (:mod:`agent.backends`).
+    session : Session, optional
+        Conversation and workspace; a new one by default.
+    registry : Registry, optional
+        The tools; every tool module loaded by default.
+    model_info : ModelInfo, optional
+        What the model is (recorded in provenance).
+    retriever : Retriever, optional
+        Tool shortlist and documentation search; :mod:`rag_index` or keywords by default.
+    samples : int
+        Plans sampled per request; the one most samples agree on runs (1: greedy only).
+    verbose : bool
+        Print the plan and the token counts and speeds of each request (stderr).
+    callback : callable, optional
+        ``callback(event, data)`` with ``"model_start"``, ``"model_end"``, ``"plan"``,
+        ``"tool_start"`` and ``"tool_end"``, for progress display.
+    max_tools : int
+        Tools in the prompt's shortlist.
+    examples : callable, optional
+        ``examples(request, k=3)`` returning worked examples; the cookbook's by default.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        session: Session | None = None,
+        registry: Registry | None = None,
+        model_info: ModelInfo | None = None,
+        retriever: Retriever | None = None,
+        samples: int = 1,
+        verbose: bool = False,
+        callback: Callback | None = None,
+        max_tools: int = 6,
+        examples: Callable[..., Sequence[Any]] | None = None,
+    ) -> None:
+        if samples < 1:
+            raise ValueError(f"samples must be at least 1, got {samples}")
+        self.model = model
+        self.registry = registry if registry is not None else load_registry()
+        self.model_info = model_info or ModelInfo("unknown", type(model).__name__)
+        self.session = (session if session is not None
+                        else Session(model_info=self.model_info, registry=self.registry))
+        if self.session.model_info is None:
+            self.session.model_info = self.model_info
+        self.session.registry = self.registry
+        self.retriever = retriever or default_retriever(self.registry)
+        self.samples = samples
+        self.verbose = verbose
+        self.callback = callback
+        self.max_tools = max_tools
+        self.examples = examples or cookbook_examples
+        self.history: list[tuple[str, str]] = []  # (request, plan text) of earlier requests
+        segmenter = "segment_objects" if "segment_objects" in self.registry else (
+            "threshold_labeling")
+        self.system_prompt = SYSTEM_PROMPT.format(segmenter=segmenter)
+
+    # -- prompt ---------------------------------------------------------------------------
+
+    def _notify(self, kind: str, **data: Any) -> None:
+        if self.callback is not None:
+            self.callback(kind, data)
+
+    def bind(self, request: str) -> dict[str, Binding]:
+        """Variables for a request: the session's newest artifacts, then the named files.
+
+        Raises
+        ------
+        BiaError
+            A named file is outside the workspace, missing or unreadable.
+        """
+        variables: dict[str, Binding] = {}
+        workspace = self.session.workspace
+        for artifact in list(workspace)[-MAX_BOUND:]:
+            binding = bind_artifact(artifact)
+            variables[binding.name] = binding
+        for name in named_files(request):
+            binding = bind_file(workspace, name)
+            variables.pop(binding.name, None)
+            variables[binding.name] = binding  # the request's files last, nearest the request
+        return variables
+
+    def shortlist(self, request: str, examples: Sequence[Any]) -> list[str]:
+        """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
+        names = list(self.retriever.shortlist_tools(request, k=self.max_tools))
+        for example in examples:
+            names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
+        if self.history:
+            names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
+        if "measure_objects" in self.registry:
+            names.append("measure_objects")  # most answers about objects need their table
+        return [n for n in dict.fromkeys(names) if n in self.registry]
+
+    def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
+                    examples: Sequence[Any], hits: Sequence[Any]) -> str:
+        """The request's part of the prompt: tools, examples, passages, variables, request."""
+        parts = ["Tools:\n" + "\n".join(
+            tool_line(t, parameters=stated_parameters(t, request))
+            for t in (self.registry.get(n) for n in tools))]
+        for example in examples:
+            files = getattr(example, "files", {}) or {}
+            listed = ", ".join(f"{_variable(name)} ({kind})" for name, kind in files.items())
+            parts.append(f"Example. Variables: {listed or 'none'}\nRequest: "
+                         f"{example.request}\n{str(example.plan).strip()}")
+        if hits:
+            parts.append("Documentation:\n" + "\n".join(
+                f"[{i}] {h.title}: {' '.join(str(h.text).split())[:300]}"
+                for i, h in enumerate(hits, start=1)))
+        if self.history:
+            before, plan_text = self.history[-1]
+            parts.append(f"Earlier request: {before}\n{plan_text}")
+        listed = "\n".join(f"{b.name} ({b.description or b.kind})" for b in variables.values())
+        parts.append(f"Variables:\n{listed or 'none'}\nRequest: {request}")
+        return "\n\n".join(parts)
+
+    # -- model ----------------------------------------------------------------------------
+
+    def _generate(self, user: str, grammar: str, variables: dict[str, Binding],
+                  stats: dict[str, Any]) -> tuple[Plan | None, str, PlanError | None]:
+        """Sample plans, keep those that pass the check, return the one most agree on."""
+        texts: list[str] = []
+        for i in range(self.samples):
+            self._notify("model_start", step=stats["model_calls"] + 1)
+            done = complete(self.model, self.system_prompt, user, grammar=grammar,
+                            temperature=0.0 if i == 0 else 0.7, seed=i)
+            _add_stats(stats, done)
+            if self.verbose:
+                import sys
+
+                print(f"sample {i + 1}:\n  " + done.text.strip().replace("\n", "\n  "),
+                      file=sys.stderr)
+            self._notify("model_end", step=stats["model_calls"], text=done.text)
+            texts.append(done.text)
+        checked: list[tuple[Plan, str]] = []
+        first_error: PlanError | None = None
+        for text in texts:
+            try:
+                checked.append((parse_plan(text, self.registry, variables), text))
+            except PlanError as exc:
+                first_error = first_error or exc
+        if not checked:
+            return None, texts[0], first_error
+        votes = Counter(p.canonical(self.registry) for p, _ in checked)
+        best = max(votes.values())
+        for plan, text in checked:  # the first (greedy) sample wins ties
+            if votes[plan.canonical(self.registry)] == best:
+                return plan, text, None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the request ----------------------------------------------------------------------
+
+    def ask(self, request: str) -> Reply:
+        """Answer one request with one checked plan (and at most one re-plan).
+
+        Parameters
+        ----------
+        request : str
+            What the user typed.
+
+        Returns
+        -------
+        Reply
+            The answer, the calls made, the artifacts stored, the plan and its cost.
+        """
+        start = time.perf_counter()
+        session = self.session
+        session.requests.append(request)
+        session.messages.append(HumanMessage(content=request))
+        stats: dict[str, Any] = {"prompt_tokens": 0, "evaluated_tokens": 0,
+                                 "generated_tokens": 0, "prompt_seconds": 0.0,
+                                 "generate_seconds": 0.0, "model_calls": 0, "replans": 0,
+                                 "samples": self.samples}
+        try:
+            variables = self.bind(request)
+        except BiaError as exc:
+            return self._finish(request, f"I could not read the input: {exc}", [], [], None,
+                                None, stats, start, stopped="errors")
+        files = named_files(request)
+        examples = self.examples(request, k=3)
+        hits = (list(self.retriever.search(request, k=3))
+                if not files and is_question(request) else [])
+        tools = self.shortlist(request, examples)
+        user = self.user_prompt(request, variables, tools, examples, hits)
+        grammar = plan_grammar(self.registry, tools,
+                               variables={n: b.kind for n, b in variables.items()},
+                               allow_reply=not files,
+                               parameters=lambda t: stated_parameters(t, request))
+        events: list[Event] = []
+        failure = ""
+        for attempt in range(2):
+            plan, text, error = self._generate(user, grammar, variables, stats)
+            if plan is not None:
+                self._notify("plan", plan=plan, text=text)
+                if plan.is_reply:
+                    return self._finish(request, plan.reply or "", events, hits, plan, None,
+                                        stats, start)
+                try:
+                    run = run_plan(plan, session.workspace, self.registry,
+                                   callback=self._tool_event(events))
+                except ToolRunError as exc:
+                    error = exc
+                else:
+                    made = {v: python_identifier(a) for v, a in run.artifacts.items()
+                            if v not in plan.variables}
+                    self.history.append((request, plan.render(made)))
+                    return self._finish(request, answers.answer_text(
+                        request=request, plan=plan, run=run), events, hits, plan, run, stats,
+                        start)
+            failure = str(error)
+            events.append(Event("error", getattr(error, "tool", None), {}, failure))
+            if attempt == 0:
+                stats["replans"] += 1
+                user = (f"{user}\n\nThis plan failed:\n{text.strip()}\nError: {failure}\n"
+                        "Write a corrected plan.")
+        done = [e for e in events if e.kind == "call"]
+        what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
+                                   for e in done) + ". ") if done else "Nothing ran. "
+        kept = (" The artifacts made so far stay in the session: "
+                + ", ".join(o for e in done for o in e.outputs) + ".") if done else ""
+        message = f"I could not do this request. {what}What failed: {failure}{kept}"
+        return self._finish(request, message, events, [], None, None, stats, start,
+                            stopped="errors")
+
+    def _tool_event(self, events: list[Event]) -> Callable[[str, Any], None]:
+        def on(kind: str, data: Any) -> None:
+            if kind == "start":
+                self._notify("tool_start", tool=data.tool, arguments={
+                    k: (v.name if isinstance(v, Ref) else v) for k, v in data.arguments.items()})
+                return
+            result = data
+            event = Event("call", result.tool, result.arguments, result.summary,
+                          outputs=list(result.outputs), seconds=result.seconds)
+            events.append(event)
+            self.session.events.append(event)
+            self._notify("tool_end", event=event)
+        return on
+
+    def _finish(self, request: str, text: str, events: list[Event], hits: list[Any],
+                plan: Plan | None, run: PlanResult | None, stats: dict[str, Any], start: float,
+                stopped: str | None = None) -> Reply:
+        session = self.session
+        sources: list[Any] = []
+        if plan is not None and plan.is_reply:
+            text = answers.reply_text(text, hits)
+            sources = answers.cited_hits(text, hits) if hits else []
+        if stopped is not None:
+            session.events.append(Event("stop", None, {}, text))
+            session.events.extend(e for e in events if e.kind == "error")
+        session.messages.append(AIMessage(content=text))
+        values = [v.value for v in run.answers] if run is not None else []
+        stats = dict(stats)
+        stats["prompt_tps"] = (stats["evaluated_tokens"] / stats["prompt_seconds"]
+                               if stats["prompt_seconds"] else None)
+        stats["generate_tps"] = (stats["generated_tokens"] / stats["generate_seconds"]
+                                 if stats["generate_seconds"] else None)
+        stats["model_seconds"] = stats["prompt_seconds"] + stats["generate_seconds"]
+        reply = Reply(
+            text=text.strip(), events=events,
+            outputs=[name for e in events for name in e.outputs], sources=sources,
+            stopped=stopped, model_calls=stats["model_calls"],
+            seconds=time.perf_counter() - start, plan=plan, values=values, stats=stats,
+        )
+        if self.verbose:
+            _print_verbose(reply)
+        return reply
+
+
+def _variable(name: str) -> str:
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
+    return python_identifier(stem)
+
+
+def _add_stats(stats: dict[str, Any], done: Completion) -> None:
+    stats["model_calls"] += 1
+    stats["prompt_tokens"] += done.prompt_tokens
+    stats["evaluated_tokens"] += done.evaluated_tokens
+    stats["generated_tokens"] += done.generated_tokens
+    stats["prompt_seconds"] += done.prompt_seconds
+    stats["generate_seconds"] += done.generate_seconds
+
+
+def _print_verbose(reply: Reply) -> None:
+    import sys
+
+    s = reply.stats
+    if reply.plan is not None:
+        print("plan:\n  " + reply.plan.render().replace("\n", "\n  "), file=sys.stderr)
+
+    def rate(value: float | None) -> str:
+        return f"{value:.1f} tok/s" if value else "n/a"
+
+    print(f"model: {s['model_calls']} call(s), prompt {s['prompt_tokens']} tokens "
+          f"({s['evaluated_tokens']} evaluated, {rate(s['prompt_tps'])}), generated "
+          f"{s['generated_tokens']} tokens ({rate(s['generate_tps'])}), "
+          f"{s['model_seconds']:.1f} s; re-plans {s['replans']}; request {reply.seconds:.1f} s",
+          file=sys.stderr)
