@@ -458,7 +458,6 @@ def planner_answerer(model: Any, info: Any, *, plan_for: Callable[[str, Workspac
     oracle): set before each request.
     """
     from agent.planner import Agent
-
     from agent.session import Session
 
     state: dict[str, Any] = {"workspace": None, "agent": None}
@@ -492,7 +491,6 @@ def oracle_answerer() -> Answerer:
     of today's tools and planner, and a check that the dataset is reachable."""
     try:
         import agent.planner  # noqa: F401
-
         from agent.backends import ModelInfo, ScriptedChatModel
     except ImportError as exc:
         raise InputError(
@@ -521,7 +519,6 @@ def agent_answerer(spec: str, base_url: str | None = None, *,
     ``(chat_model, model_info)`` pair."""
     try:
         import agent.planner  # noqa: F401
-
         from agent.backends import make_chat_model
     except ImportError as exc:
         raise InputError(
@@ -610,8 +607,36 @@ def run_unit_with(answerer: Answerer, unit: Sequence[AgentRequest], images: Path
     return records
 
 
+def _mark_inflight(path: str | None, backend: str, request_ids: Sequence[str]) -> None:
+    """Say which requests are being answered, so that a process that dies (a native crash in
+    a model backend cannot be caught) leaves a record of where."""
+    if path:
+        Path(path).write_text(json.dumps({"backend": backend, "request_ids": list(request_ids)}))
+
+
+def _record_crashed(out: Path, store: ResultStore, requests: Mapping[str, AgentRequest],
+                    registry: Registry) -> None:
+    """Record the requests a dead process was answering as failed (runtime_error), so that a
+    resumed run goes on instead of crashing on them again."""
+    inflight = out / "inflight.json"
+    if not inflight.exists():
+        return
+    marker = json.loads(inflight.read_text())
+    for request_id in marker["request_ids"]:
+        key = {"backend": marker["backend"], "request_id": request_id}
+        if key in store or request_id not in requests:
+            continue
+        with tempfile.TemporaryDirectory(prefix="bia-agent-bench-") as tmp:
+            record = score(requests[request_id], AgentAnswer(""), Workspace([tmp]), registry,
+                           0.0, error="the process died while answering this session's "
+                           "requests (a native crash in the model backend)")
+        store.append({**record, "backend": marker["backend"], "crashed": True})
+    inflight.unlink()
+
+
 def run_unit(job: dict[str, Any]) -> dict[str, Any]:
     """Answer and score one session's requests; a module-level function for process pools."""
+    _mark_inflight(job.get("inflight"), job["backend"], job["request_ids"])
     registry = load_registry()
     images = Path(job["images"])
     requests = {r.id: r for r in build_requests(write_images(images))}
@@ -677,23 +702,33 @@ def run_agent_bench(
     registry = load_registry()
     usable = [r for r in requests if applicable(r, registry)]
     store = ResultStore(out / "results.jsonl", ("backend", "request_id"))
+    _record_crashed(out, store, {r.id: r for r in every}, registry)
+    inflight = str(out / "inflight.json") if workers <= 1 and not scheduler else None
     answerers = dict(answerers or {})
     finished = True
     for backend in [] if report_only else backends:
         todo = [u for u in units(usable)
                 if any({"backend": backend, "request_id": r.id} not in store for r in u)]
         if backend in answerers:
-            results: Any = ({"records": [{**r, "backend": backend} for r in run_unit_with(
-                answerers[backend], u, images, registry)]} for u in todo)
+            def scripted(unit: list[AgentRequest], answerer: Answerer = answerers[backend],
+                         name: str = backend) -> dict[str, Any]:
+                _mark_inflight(inflight, name, [r.id for r in unit])
+                return {"records": [{**r, "backend": name} for r in run_unit_with(
+                    answerer, unit, images, registry)]}
+
+            results: Any = (scripted(u) for u in todo)
         else:
             jobs = [{"backend": backend, "request_ids": [r.id for r in u],
-                     "images": str(images), "base_url": base_url} for u in todo]
+                     "images": str(images), "base_url": base_url, "inflight": inflight}
+                    for u in todo]
             results = run_jobs(run_unit, jobs, workers=workers, scheduler=scheduler,
                                description=f"agent bench: {backend}")
         for result in results:
             for record in result["records"]:
                 if record not in store:
                     store.append(record)
+            if inflight:
+                Path(inflight).unlink(missing_ok=True)
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 finished = False
                 break

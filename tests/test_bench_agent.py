@@ -340,3 +340,24 @@ def test_the_oracle_scores_one_through_the_planner(tmp_path: Path) -> None:
     assert summary["applicable"] >= 135
     assert oracle["requests"] == summary["applicable"]
     assert oracle["success"] == 1.0, oracle["failures"]
+
+
+def test_a_process_that_died_is_recorded_and_skipped(tmp_path: Path) -> None:
+    """A native crash kills the process mid-request; the next run records those requests as
+    failed instead of crashing on them again."""
+    (tmp_path / "inflight.json").write_text(json.dumps({"backend": "c",
+                                                        "request_ids": ["A001"]}))
+    asked: list[str] = []
+
+    def counting(request: str, workspace: Workspace) -> AgentAnswer:
+        asked.append(request)
+        return AgentAnswer("no idea", [], [])
+
+    agent_bench.run_agent_bench(tmp_path, ["c"], subset="v1", limit=3,
+                                answerers={"c": counting})
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    crashed = [r for r in records if r.get("crashed")]
+    assert [r["request_id"] for r in crashed] == ["A001"]
+    assert crashed[0]["failure"] == "runtime_error" and "died" in crashed[0]["error"]
+    assert len(asked) == 2 and len(records) == 3
+    assert not (tmp_path / "inflight.json").exists()
