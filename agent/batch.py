@@ -380,7 +380,7 @@ def run_batch(
 
 
 def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = None,
-                          model_info: Any = None, max_steps: int = 8) -> Pipeline:
+                          model_info: Any = None, max_steps: int | None = None) -> Pipeline:
     """Ask the agent to do ``request`` on the first image and record its calls as a pipeline.
 
     Parameters
@@ -403,11 +403,11 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
     """
     try:
         from agent.backends import make_chat_model
-        from agent.loop import Agent
+        from agent.planner import Agent
         from agent.session import Session
     except ImportError as exc:
         raise PipelineError(
-            "turning a request into a pipeline needs the agent (agent.loop), which is not "
+            "turning a request into a pipeline needs the agent (agent.planner), which is not "
             f"installed here ({exc}); give an exported session.py or a pipeline JSON instead"
         ) from None
     import tools
@@ -418,8 +418,8 @@ def pipeline_from_request(request: str, first: Path, out: Path, *, model: Any = 
         model, model_info = make_chat_model(None)
     workspace = Workspace([first.parent], output_root=out / "agent")
     session = Session(workspace, model_info=model_info, registry=registry)
-    agent = Agent(model, session=session, registry=registry, model_info=model_info,
-                  max_steps=max_steps)
+    del max_steps  # one plan per request: there are no steps to limit
+    agent = Agent(model, session=session, registry=registry, model_info=model_info)
     reply = agent.ask(f"{request}\nThe image file is {first.name}.")
     if not session.calls:
         raise PipelineError(

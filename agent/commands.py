@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends import BackendError, ModelInfo, make_chat_model
-from agent.loop import Agent, Reply
+from agent.planner import Agent, Reply
 from agent.session import Exported, Session
 from tools.errors import BiaError
 from tools.workspace import Workspace
@@ -35,8 +35,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder in which a new session folder is made (default: %(default)s)")
     parser.add_argument("--root", action="append", default=None, metavar="FOLDER",
                         help="folder whose files may be read (repeatable; default: current)")
-    parser.add_argument("--max-steps", type=int, default=8,
-                        help="most model calls per request (default: %(default)s)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="plans sampled per request; the one most agree on runs "
+                             "(default: %(default)s)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print each plan, token counts and speeds")
     parser.add_argument("--vision", action=argparse.BooleanOptionalAction, default=None,
                         help="send images to the model (default: guessed from its name)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -54,7 +57,7 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Progress:
-    """Shows model steps and tool calls on stderr while a turn runs."""
+    """Shows planning, the plan and each tool call on stderr while a request runs."""
 
     def __init__(self, enabled: bool = True) -> None:
         from rich.console import Console
@@ -67,8 +70,11 @@ class Progress:
         if not self.enabled:
             return
         if event == "model_start":
-            self._status = self.console.status(f"thinking (step {data['step']}) ...")
+            self._status = self.console.status(f"planning (model call {data['step']}) ...")
             self._status.__enter__()
+        elif event == "plan":
+            self.console.print("[cyan]plan[/]\n  " + data["plan"].render().replace(
+                "\n", "\n  "), markup=True)
         elif event == "model_end" and self._status is not None:
             self._status.__exit__(None, None, None)
             self._status = None
@@ -85,11 +91,10 @@ class Progress:
                 args = ", ".join(f"{k}={v!r}" for k, v in e.arguments.items()
                                  if k != "pixel_size")
                 outs = ", ".join(e.outputs) or "value"
-                note = f" (dropped invented {', '.join(e.dropped)})" if e.dropped else ""
                 self.console.print(f"[green]ran[/] {e.tool}({args}) -> {outs} "
-                                   f"[dim]{e.seconds:.1f} s{note}[/]")
+                                   f"[dim]{e.seconds:.1f} s[/]")
             else:
-                self.console.print(f"[yellow]refused[/] {e.tool}: {e.message}")
+                self.console.print(f"[yellow]failed[/] {e.tool}: {e.message}")
 
 
 def build_agent(args: argparse.Namespace, *, roots: list[str] | None = None,
@@ -102,8 +107,8 @@ def build_agent(args: argparse.Namespace, *, roots: list[str] | None = None,
         print(f"loaded {info.name} in {info.load_seconds:.1f} s", file=sys.stderr)
     workspace = Workspace(roots or args.root, output_root=args.outdir)
     session = Session(workspace, model_info=info)
-    return Agent(model, session=session, model_info=info, max_steps=args.max_steps,
-                 callback=Progress(enabled=not quiet))
+    return Agent(model, session=session, model_info=info, samples=args.samples,
+                 verbose=args.verbose, callback=Progress(enabled=not quiet))
 
 
 def print_reply(reply: Reply, session: Session, *, file: Any = None) -> None:

@@ -1,11 +1,12 @@
 """``bia demo``: the bundled analysis, asked in plain words, offline, checked against ground truth.
 
 The embedded model receives "Denoise nuclei.tif, then segment the nuclei ..., then measure their
-area" and picks and parameterises the tools (denoise -> segment -> measure) on the bundled nuclei
-image. The demo prints the per-object table and its summary, compares the result with the image's
-ground-truth labels, and saves outputs, ``session.py`` and ``provenance.json`` to a new session
-folder. Without the embedded model (llama-cpp-python or weights missing), or with ``--pipeline``,
-the same tools run as a fixed pipeline.
+area" and writes one checked plan (denoise -> segment the denoised image -> measure) on the
+bundled nuclei image (:mod:`agent.planner`). The demo prints the per-object table and its
+summary, compares the result with the image's ground-truth labels, and saves outputs,
+``session.py`` and ``provenance.json`` to a new session folder. Without the embedded model
+(llama-cpp-python or weights missing), or with ``--pipeline``, the same tools run as a fixed
+pipeline.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from agent.trial import DEMO_REQUEST
 from tools.errors import BiaError
+
+DEMO_REQUEST = (
+    "Denoise {image}, then segment the nuclei with Voronoi-Otsu labeling (spot sigma 3, "
+    "outline sigma 1), then measure their area."
+)
 
 SHOWN_COLUMNS = ("area", "equivalent", "eccentricity", "solidity", "mean")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -106,24 +111,37 @@ def _run_pipeline(ws: Any, source: str, console: Console) -> tuple[str, str, lis
 
 
 def _run_agent(agent: Any, request: str, console: Console) -> tuple[str, str, list[Any]]:
-    """The same analysis asked in plain words; the model picks tools and parameters."""
+    """The same analysis asked in plain words; the model writes the plan."""
     console.print(f"request: [italic]{request}[/italic]")
     reply = agent.ask(request)
+    stats = reply.stats
     console.print(f"[bold]answer[/bold] ({reply.seconds:.1f} s, {reply.model_calls} model "
-                  f"calls): {reply.text}")
-    kinds = {n: agent.session.workspace.artifacts[n].kind for n in reply.outputs}
+                  f"call(s), prompt {stats.get('prompt_tokens', 0)} tokens, generated "
+                  f"{stats.get('generated_tokens', 0)}): {reply.text}")
+    workspace = agent.session.workspace
+    kinds = {n: workspace.artifacts[n].kind for n in reply.outputs}
     labels = [n for n, k in kinds.items() if k == "labels"]
     tables = [n for n, k in kinds.items() if k == "table"]
     if reply.stopped or not labels or not tables:
         raise BiaError(f"the model did not finish the analysis ({reply.stopped or 'no table'})")
+    steps = segmented_input(workspace, labels[-1])
+    console.print(f"segmented: {steps}")
     return labels[-1], tables[-1], reply.tool_calls
+
+
+def segmented_input(workspace: Any, labels: str) -> str:
+    """Which image a label image was segmented from, and the tool that made that image."""
+    artifact = workspace.artifacts[labels]
+    source = artifact.provenance.get("inputs", {}).get("image", "")
+    made_by = workspace.artifacts[source].provenance.get("tool") if source in workspace else None
+    return f"{source} (made by {made_by})" if made_by else f"{source} (the input file)"
 
 
 def demo_main(args: argparse.Namespace) -> int:
     """Ask the embedded model for the demo analysis (or run it fixed) and check the result."""
     from agent.backends import BackendError, make_chat_model
     from agent.commands import Progress
-    from agent.loop import Agent
+    from agent.planner import Agent
     from agent.session import Session
     from tools.measure import summarize_table
     from tools.workspace import Workspace

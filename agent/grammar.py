@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agent.plan import STATISTICS
+from agent.plan import STATISTICS, output_kinds
 from tools.registry import Registry, Tool
 
 MAX_CALLS = 8
@@ -70,12 +70,6 @@ def _alternatives(names: Sequence[str]) -> str:
 _REF_KINDS = {"image": ("image", "labels"), "labels": ("labels",), "table": ("table",)}
 
 
-def output_kinds(tool_: Tool) -> list[str]:
-    """The kinds of what a tool returns, as plan variables (``["value"]`` for a plain value)."""
-    kinds = [o.artifact_kind for o in tool_.outputs if o.artifact_kind is not None]
-    return kinds or (["value"] if tool_.outputs else [])
-
-
 def new_names(tool_: Tool, line: int) -> list[str]:
     """The variables line ``line`` assigns a call of ``tool_`` to: ``labels2``, ``table3``.
 
@@ -93,15 +87,23 @@ def new_names(tool_: Tool, line: int) -> list[str]:
     return names
 
 
-def _arguments(tool_: Tool, ref: Callable[[str], str], prefix: str) -> tuple[str, list[str]]:
-    """The argument list of one tool's call and the rules it needs."""
+def _arguments(tool_: Any, ref: Callable[[str], str | None],
+               prefix: str) -> tuple[str, list[str]]:
+    """The argument list of one tool's call and the rules it needs.
+
+    An artifact parameter with no variable of its kind defined yet is left out (optional) —
+    a rule that matches nothing would leave the model no token to write.
+    """
     props = tool_.parameters_schema()["properties"]
     required, optional, rules = [], [], []
     for p in tool_.params:
         if p.kind == "pixel_size":
             continue
         if p.kind == "artifact":
-            value = ref(p.artifact_kind or "image")
+            found = ref(p.artifact_kind or "image")
+            if found is None:
+                continue
+            value = found
             name = _rule(prefix, "arg", tool_.name, p.name)
         else:
             value = _value_rule(props[p.name])
@@ -167,11 +169,14 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     for line in range(1, max_calls + 1):
         known = defined + [pair for made in made_by_line for pair in made]
 
-        def ref(kind: str, known: list[tuple[str, str]] = known, line: int = line) -> str:
+        def ref(kind: str, known: list[tuple[str, str]] = known,
+                line: int = line) -> str | None:
             accepted = _REF_KINDS.get(kind)
             names = [n for n, k in known if accepted is None or k in accepted]
+            if not names:
+                return None
             rule = _rule(f"l{line}", "ref", kind)
-            rules[rule] = f"{rule} ::= {_alternatives(names) if names else _NOTHING}"
+            rules[rule] = f"{rule} ::= {_alternatives(names)}"
             return rule
 
         alternatives = []
@@ -198,20 +203,27 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                                  + ' ) "\\n"')
         made_by_line.append(made_here)
         plan_parts.append(line)
+    answerable = []
     for count in range(len(plan_parts) + 1):
         known = defined + [pair for made in made_by_line[:count] for pair in made]
-        _answer_rules(rules, count, known)
+        answerable.append(_answer_rules(rules, count, known))
     # plan ::= answer-0 | line-1 ( answer-1 | line-2 ( answer-2 | ... ) )
-    nested = f"answer-{len(plan_parts)}"
-    for line in reversed(plan_parts):
-        nested = (f"line-{line} ( {nested} )" if line == len(plan_parts)
-                  else f"line-{line} ( answer-{line} | {nested} )")
-    plan_rule = f"plan ::= answer-0 | {nested}" if plan_parts else "plan ::= answer-0"
+    nested = ""
+    for count in range(len(plan_parts), -1, -1):
+        options = [f"answer-{count}"] if answerable[count] else []
+        if nested:
+            options.append(nested)
+        inner = " | ".join(options)
+        nested = f"line-{count} ( {inner} )" if count else inner
+    if not nested and not allow_reply:
+        raise ValueError("no plan can be written: no variables and no tool without inputs")
+    plan_rule = f"plan ::= {nested}" if nested else ""
     stats = " | ".join(_gbnf_literal(s) for s in STATISTICS)
-    root = "root ::= plan" + (" | reply" if allow_reply else "")
+    root = "root ::= " + " | ".join(
+        (["plan"] if plan_rule else []) + (["reply"] if allow_reply else []))
     grammar = [
         root,
-        plan_rule,
+        *([plan_rule] if plan_rule else []),
         f"stat ::= {stats}",
         'column ::= "\\"" [a-z] [a-z0-9_]* "\\""',
         'where ::= ", where=\\"" [a-z] [a-z0-9_]* " " op " " number "\\""',
@@ -224,9 +236,6 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
         *rules.values(),
     ]
     return "\n".join(grammar) + "\n"
-
-
-_NOTHING = '"\\u0000"'  # a rule that matches nothing a model writes
 
 
 def _usable(tool_: Tool, known: Sequence[tuple[str, str]]) -> Iterable[str]:
@@ -256,8 +265,11 @@ def _trim(tool_: Tool, allowed: set[str] | None) -> Any:
     return _Trimmed(tool_, allowed)
 
 
-def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]]) -> None:
-    """``answer-<count>``: the answer after ``count`` lines, over the variables known then."""
+def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]]) -> bool:
+    """``answer-<count>``: the answer after ``count`` lines, over the variables known then.
+
+    Returns whether there is anything to answer with (no variables: no answer rule).
+    """
     def names(*wanted: str) -> list[str]:
         return [n for n, k in known if not wanted or k in wanted]
 
@@ -273,7 +285,10 @@ def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, 
         items.append(f'stat "(" ( {_alternatives(tables)} ) ", " column where? ")"')
     if every:
         items.append(f'"show(" ( {_alternatives(every)} ) ")"')
+    if not items:
+        return False
     item = f"item-{count}"
-    rules[item] = f"{item} ::= " + (" | ".join(items) if items else _NOTHING)
+    rules[item] = f"{item} ::= " + " | ".join(items)
     rule = f"answer-{count}"
     rules[rule] = f'{rule} ::= "answer(" {item} ( ", " {item} )* ")"'
+    return True

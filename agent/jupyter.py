@@ -80,11 +80,11 @@ class NotebookSession:
         if self._agent is None:
             try:
                 from agent.backends import make_chat_model
-                from agent.loop import Agent
+                from agent.planner import Agent
                 from agent.session import Session
             except ImportError as exc:
                 raise RuntimeError(
-                    f"%bia needs bia's agent (agent.loop), which is not installed here: {exc}"
+                    f"%bia needs bia's agent (agent.planner), which is not installed here: {exc}"
                 ) from None
             if self.chat_model is None:
                 self.chat_model, self.model_info = make_chat_model(

@@ -7,7 +7,10 @@ the folders it serves. Each tool's MCP input schema is the registry's
 the server, so artifact names returned by one call can be passed to the next. Every artifact a
 call produces is saved into the session folder and its path is returned with the text summary.
 Besides the tools, the server offers ``search_docs`` (bia's documentation index, or a keyword
-search over the tool cards when the index is not available) and ``list_artifacts``.
+search over the tool cards when the index is not available), ``list_artifacts``, and ``ask``:
+a request in plain words answered by bia's own planner (:class:`agent.planner.Agent`, the
+configured model) in the same workspace, which returns the answer, the checked plan and its
+values.
 
 Two transports: stdio (the default; the client starts ``bia serve-mcp``) and streamable HTTP on
 the loopback interface only (``--transport http``), since the server has no authentication and
@@ -47,6 +50,17 @@ SEARCH_DOCS_SCHEMA: dict[str, Any] = {
               "description": "How many passages to return. Default: 5."},
     },
     "required": ["query"],
+    "additionalProperties": False,
+}
+
+ASK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request": {"type": "string",
+                    "description": "What to do or ask, in plain words, naming the files, e.g. "
+                                   "'how many nuclei are in plate.tif?'."},
+    },
+    "required": ["request"],
     "additionalProperties": False,
 }
 
@@ -113,10 +127,13 @@ class BiaMCP:
         The tools offered; every tool module of :mod:`tools` by default.
     save : bool
         Save every produced artifact into the session folder and report its path.
+    chat_model : tuple, optional
+        ``(model, model_info)`` for the ``ask`` tool; the configured model
+        (:func:`agent.backends.make_chat_model`) is loaded on the first ``ask`` by default.
     """
 
     def __init__(self, workspace: Workspace, registry: Registry | None = None, *,
-                 save: bool = True) -> None:
+                 save: bool = True, chat_model: tuple[Any, Any] | None = None) -> None:
         if registry is None:
             import tools
 
@@ -125,6 +142,8 @@ class BiaMCP:
         self.workspace = workspace
         self.save = save
         self._lock = threading.Lock()  # the workspace is not thread-safe
+        self._chat_model = chat_model
+        self._agent: Any = None
 
     def mcp_tools(self) -> list[Any]:
         """The MCP tool list: every registered tool, then search_docs and list_artifacts."""
@@ -140,6 +159,13 @@ class BiaMCP:
             description="Search bia's documentation and tool descriptions: which tool, "
                         "which parameter, how a method works.",
             input_schema=SEARCH_DOCS_SCHEMA,
+        ))
+        listed.append(types.Tool(
+            name="ask",
+            description="Ask bia in plain words: its planner writes one checked plan of tool "
+                        "calls, runs it on the files and answers with the number asked for, "
+                        "its unit and the method. Earlier results stay available.",
+            input_schema=ASK_SCHEMA,
         ))
         listed.append(types.Tool(
             name="list_artifacts",
@@ -171,6 +197,8 @@ class BiaMCP:
                 return self._search(arguments)
             if name == "list_artifacts":
                 return self._list()
+            if name == "ask":
+                return self._ask(arguments)
             tool_ = self.registry.get(name)
             result, files = self.run_tool(tool_, arguments)
         except BiaError as exc:
@@ -208,6 +236,35 @@ class BiaMCP:
             for i, h in enumerate(hits, start=1)
         )
         return text, {"engine": engine, "hits": hits}, False
+
+    def _ask(self, arguments: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
+        request = arguments.get("request")
+        if not isinstance(request, str) or not request.strip():
+            return "Error: ask needs a non-empty 'request' string", {}, True
+        extra = set(arguments) - {"request"}
+        if extra:
+            return f"Error: ask takes only request, not {', '.join(sorted(extra))}", {}, True
+        with self._lock:
+            if self._agent is None:
+                from agent.backends import make_chat_model
+                from agent.planner import Agent
+                from agent.session import Session
+
+                model, info = self._chat_model or make_chat_model(None, progress=False)
+                self._agent = Agent(model, session=Session(self.workspace, model_info=info,
+                                                           registry=self.registry),
+                                    registry=self.registry, model_info=info)
+            reply = self._agent.ask(request.strip())
+            files = {}
+            if self.save:
+                for name in reply.outputs:
+                    files[name] = str(self.workspace.save(name))
+        structured = {
+            "plan": reply.plan.render() if reply.plan is not None else None,
+            "values": [_to_jsonable(v) if _plain(v) else str(v) for v in reply.values],
+            "outputs": reply.outputs, "files": files, "stopped": reply.stopped,
+        }
+        return reply.text, structured, reply.stopped is not None
 
     def _list(self) -> tuple[str, dict[str, Any], bool]:
         with self._lock:

@@ -527,7 +527,8 @@ def _answer_item(node: ast.expr) -> AnswerItem:
 # -- checking -----------------------------------------------------------------------------------
 
 
-def _output_kinds(tool_: Tool) -> list[str]:
+def output_kinds(tool_: Tool) -> list[str]:
+    """The kinds of what a tool returns, as plan variables (``["value"]`` for a plain value)."""
     kinds = [o.artifact_kind for o in tool_.outputs if o.artifact_kind is not None]
     return kinds or (["value"] if tool_.outputs else [])
 
@@ -587,7 +588,7 @@ def _check(plan: Plan, registry: Registry) -> dict[str, str]:
             tool_.validate(placeholder)
         except ToolCallError as exc:
             raise PlanTypeError(f"{where}: {exc}") from None
-        out_kinds = _output_kinds(tool_)
+        out_kinds = output_kinds(tool_)
         targets = call.targets
         if not out_kinds and targets:
             raise PlanTypeError(f"{where}: {call.tool} returns nothing to assign")

@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
 from agent.backends import Completion, ModelInfo, complete
-from agent.grammar import plan_grammar
+from agent.grammar import new_names, plan_grammar
 from agent.plan import (
     Binding,
     Plan,
@@ -51,7 +51,8 @@ You are bia, a bio-image analysis assistant. Answer each request with a plan: on
 line, `name = tool(param=value)`, on the variables listed with the request and the ones your \
 lines make; then one line `answer(...)` naming the value that answers the request:
 count(v) for objects in labels or rows of a table; mean(t, "area"), median, sum, min, max or \
-std of a table column; an optional filter where="area > 100"; show(v) for a result itself.
+std of a table column; count and the statistics take a filter, e.g. count(t, where="area > 100"); \
+show(v) for a result itself. Results of earlier requests are variables too: a follow-up uses them.
 Use the fewest calls that do what is asked, every step the request names, in its order. Give a \
 parameter only when the request states its value. Write each made variable once and use it.
 A question that needs no image work is answered with the single line reply("...") citing \
@@ -61,12 +62,7 @@ Example. Variables: plate (image 512x512 uint16, axes YX)
 Request: count the cells in plate.tif and give their mean area
 labels1 = {segmenter}(image=plate)
 table2 = measure_objects(labels=labels1, image=plate)
-answer(count(labels1), mean(table2, "area"))
-
-Example. Variables: plate_labels (labels 512x512 int32), plate_measurements (table, 130 rows, \
-columns label, area_px, perimeter_px, mean_intensity)
-Request: and how many of those are bigger than 50 pixels?
-answer(count(plate_measurements, where="area > 50"))"""
+answer(count(labels1), mean(table2, "area"))"""
 
 _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
@@ -283,9 +279,9 @@ class Agent:
         self.max_tools = max_tools
         self.examples = examples or cookbook_examples
         self.history: list[tuple[str, str]] = []  # (request, plan text) of earlier requests
-        segmenter = "segment_objects" if "segment_objects" in self.registry else (
+        self.segmenter = "segment_objects" if "segment_objects" in self.registry else (
             "threshold_labeling")
-        self.system_prompt = SYSTEM_PROMPT.format(segmenter=segmenter)
+        self.system_prompt = SYSTEM_PROMPT.format(segmenter=self.segmenter)
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -314,13 +310,15 @@ class Agent:
 
     def shortlist(self, request: str, examples: Sequence[Any]) -> list[str]:
         """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
+        if len(self.registry) <= self.max_tools + 2:
+            return [t.name for t in self.registry]  # a small registry is shown whole
         names = list(self.retriever.shortlist_tools(request, k=self.max_tools))
         for example in examples:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
         if self.history:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
-        if "measure_objects" in self.registry:
-            names.append("measure_objects")  # most answers about objects need their table
+        # Most requests about objects need a segmenter and the objects' table.
+        names += [n for n in (self.segmenter, "measure_objects") if n in self.registry]
         return [n for n in dict.fromkeys(names) if n in self.registry]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
@@ -330,10 +328,9 @@ class Agent:
             tool_line(t, parameters=stated_parameters(t, request))
             for t in (self.registry.get(n) for n in tools))]
         for example in examples:
-            files = getattr(example, "files", {}) or {}
-            listed = ", ".join(f"{_variable(name)} ({kind})" for name, kind in files.items())
-            parts.append(f"Example. Variables: {listed or 'none'}\nRequest: "
-                         f"{example.request}\n{str(example.plan).strip()}")
+            text = self.example_text(example)
+            if text:
+                parts.append(text)
         if hits:
             parts.append("Documentation:\n" + "\n".join(
                 f"[{i}] {h.title}: {' '.join(str(h.text).split())[:300]}"
@@ -341,9 +338,34 @@ class Agent:
         if self.history:
             before, plan_text = self.history[-1]
             parts.append(f"Earlier request: {before}\n{plan_text}")
-        listed = "\n".join(f"{b.name} ({b.description or b.kind})" for b in variables.values())
+        named = {_variable(n) for n in named_files(request)}
+        listed = "\n".join(
+            f"{b.name} ({b.description or b.kind}"
+            + (", named in the request)" if b.name in named else ", an earlier result)")
+            for b in variables.values())
         parts.append(f"Variables:\n{listed or 'none'}\nRequest: {request}")
         return "\n\n".join(parts)
+
+    def example_text(self, example: Any) -> str:
+        """A worked example for the prompt, its variables renamed as the grammar names them.
+
+        The model must write ``labels1 = ...``; an example written with ``labels = ...`` is
+        shown the same way, so the two do not disagree. Examples whose tools this registry
+        lacks are left out ("").
+        """
+        variables = dict(getattr(example, "variables", None) or {
+            _variable(name): "image" for name in (getattr(example, "files", None) or {})})
+        try:
+            parsed = parse_plan(str(example.plan), self.registry, variables, check=False)
+            names: dict[str, str] = {}
+            for line, call in enumerate(parsed.calls, start=1):
+                made = new_names(self.registry.get(call.tool), line)
+                names.update({t: m for t, m in zip(call.targets, made, strict=False)})
+        except (PlanError, BiaError):
+            return ""
+        listed = ", ".join(f"{name} ({kind})" for name, kind in variables.items())
+        return (f"Example. Variables: {listed or 'none'}\nRequest: {example.request}\n"
+                f"{parsed.render(names)}")
 
     # -- model ----------------------------------------------------------------------------
 
@@ -449,6 +471,7 @@ class Agent:
                                    for e in done) + ". ") if done else "Nothing ran. "
         kept = (" The artifacts made so far stay in the session: "
                 + ", ".join(o for e in done for o in e.outputs) + ".") if done else ""
+        failure = failure.rstrip(".") + "."
         message = f"I could not do this request. {what}What failed: {failure}{kept}"
         return self._finish(request, message, events, [], None, None, stats, start,
                             stopped="errors")

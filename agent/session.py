@@ -169,7 +169,8 @@ class Session:
             if any(p.kind == "pixel_size" and call.arguments.get(p.name) for p in tool_.params):
                 imports.setdefault("tools.types", set()).add("PixelSize")
             steps.append(f"# {i}. {call.tool}")
-            steps.append(tool_.snippet(call.arguments, call.outputs))
+            chosen = getattr(call, "choices", None)  # values the tool chose itself, as a comment
+            steps.append(tool_.snippet(call.arguments, call.outputs, chosen))
         writes: list[str] = []
         for name in self._produced():
             artifact = self.workspace.artifacts[name]

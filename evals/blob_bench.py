@@ -180,19 +180,19 @@ def parse_count(text: str | None) -> int | None:
 # -- counters -------------------------------------------------------------------------------
 
 
-def classical_count(image: np.ndarray, *, ignore_border: bool = False,
-                    spot_sigma: float = 2.0, outline_sigma: float = 2.0) -> int:
-    """Count objects with the classical pipeline and no model: Voronoi-Otsu labelling.
+def classical_count(image: np.ndarray, *, ignore_border: bool = False) -> int:
+    """Count objects with the tools' own default path and no model: ``segment_objects``.
 
-    Gaussian blur, Otsu threshold, one seed per local maximum, Voronoi split of the foreground
-    (:func:`tools.segment.voronoi_otsu_labeling` with its default sigmas, not tuned per image
-    set); with ``ignore_border`` the objects touching the border are removed before counting.
+    :func:`tools.segment.segment_objects` called with the image only: it estimates the
+    objects' size from the image and picks threshold, distance watershed or background
+    removal first; nothing is tuned per image set. With ``ignore_border`` the objects
+    touching the border are removed before counting.
     """
     from skimage.segmentation import clear_border
 
-    from tools.segment import voronoi_otsu_labeling
+    from tools.segment import segment_objects
 
-    labels = voronoi_otsu_labeling(image, spot_sigma=spot_sigma, outline_sigma=outline_sigma)
+    labels = segment_objects(image)
     if ignore_border:
         labels = clear_border(labels)
     return int(np.unique(labels[labels != 0]).size)

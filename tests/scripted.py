@@ -1,23 +1,31 @@
-"""Helpers for tests that script the chat model: write tool calls, read what the agent stored."""
+"""Helpers for tests that script the chat model: write plans, read what the agent stored."""
 
 from __future__ import annotations
 
 import json
-import re
-
-from langchain_core.messages import ToolMessage
-
-_STORED = re.compile(r'Stored "([\w.\-]+)"')
 
 
-def call(name: str, **arguments: object) -> str:
-    """The raw text a Qwen model writes for one tool call."""
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+def call(name: str, *, out: str = "", **arguments: object) -> str:
+    """One plan line: ``out = name(param=value, ...)``; variables are given as ``Var``.
+
+    Strings are quoted, :class:`Var` values are written bare (a variable reference).
+    """
+    parts = ", ".join(f"{k}={v if isinstance(v, Var) else json.dumps(v)}"
+                      for k, v in arguments.items())
+    return f"{out} = {name}({parts})" if out else f"{name}({parts})"
 
 
-def last_output(messages: list) -> str:
-    """Name of the artifact the last tool result reported as stored."""
-    text = str([m for m in messages if isinstance(m, ToolMessage)][-1].content)
-    match = _STORED.search(text)
-    assert match, text
-    return match.group(1)
+class Var(str):
+    """A variable in a scripted plan (written without quotes)."""
+
+
+def plan(*lines: str) -> str:
+    """The text of a plan: its lines joined, the last one ``answer(...)`` or ``reply(...)``."""
+    return "\n".join(lines)
+
+
+def last_output(reply: object) -> str:
+    """Name of the last artifact a reply stored."""
+    outputs = list(getattr(reply, "outputs", []))
+    assert outputs, getattr(reply, "text", reply)
+    return outputs[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 import agent.commands as commands
 from agent.backends import BackendError, ModelInfo, ScriptedChatModel, make_chat_model
 from agent.cli import main
-from tests.test_agent_loop import call, data_dir, last_output  # noqa: F401 - fixture
+from tests.scripted import plan
+from tests.test_agent_loop import data_dir  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -19,8 +21,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
     replies: list = []
 
     def fake(model=None, *, base_url=None, api_key=None, vision=None, progress=True):
-        return ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted",
-                                                            drop_unrequested=True)
+        return ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted")
 
     monkeypatch.setattr(commands, "make_chat_model", fake)
     return replies
@@ -29,15 +30,15 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
 def test_bia_run_prints_answer_and_table_and_saves_the_session(
     data_dir: Path, scripted: list, monkeypatch, capsys  # noqa: F811
 ) -> None:
-    scripted += [call("voronoi_otsu_labeling", image="cells.tif"),
-                 lambda m: call("measure_objects", labels=last_output(m)),
-                 "Found 6 nuclei."]
+    scripted += [plan("labels1 = voronoi_otsu_labeling(image=cells)",
+                      "table2 = measure_objects(labels=labels1)",
+                      'answer(count(labels1), mean(table2, "area"))')]
     monkeypatch.chdir(data_dir)
     code = main(["run", "segment the nuclei in cells.tif and measure their area",
                  "--outdir", str(data_dir.parent / "out"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith("Found 6 nuclei.")
+    assert out.startswith("6 nuclei (voronoi_otsu_labeling")
     assert "cells_labels_measurements: 6 rows" in out and "area_um2" in out
     session = next((data_dir.parent / "out").glob("session-*"))
     assert (session / "session.py").exists()
@@ -49,14 +50,15 @@ def test_bia_run_prints_answer_and_table_and_saves_the_session(
 def test_bia_chat_keeps_the_conversation_until_quit(
     data_dir: Path, scripted: list, monkeypatch, capsys  # noqa: F811
 ) -> None:
-    scripted += [call("voronoi_otsu_labeling", image="cells.tif"), "Segmented.",
-                 lambda m: call("measure_objects", labels="cells_labels"), "Measured."]
+    scripted += [plan("labels1 = voronoi_otsu_labeling(image=cells)", "answer(count(labels1))"),
+                 plan("table1 = measure_objects(labels=cells_labels)",
+                      'answer(mean(table1, "area"))')]
     lines = iter(["segment cells.tif", "/artifacts", "now measure them", "/quit"])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
     monkeypatch.chdir(data_dir)
     assert main(["chat", "--outdir", str(data_dir.parent / "out"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "Segmented." in out and "Measured." in out
+    assert "6 cells (voronoi_otsu_labeling" in out and "Mean area:" in out
     assert "cells_labels: labels 128x128" in out
     session = next((data_dir.parent / "out").glob("session-*"))
     script = (session / "session.py").read_text()
@@ -73,7 +75,6 @@ def test_config_file_and_environment_choose_a_server(tmp_path, monkeypatch) -> N
     chat, info = make_chat_model()
     assert info.backend == "openai" and info.name == "llava:13b"
     assert info.base_url == "http://localhost:11434/v1" and info.vision
-    assert not info.drop_unrequested
     monkeypatch.setenv("BIA_MODEL", "qwen2.5:7b")
     chat, info = make_chat_model()
     assert info.name == "qwen2.5:7b" and not info.vision
@@ -108,34 +109,20 @@ def test_bia_run_reports_backend_errors_without_a_traceback(tmp_path, monkeypatc
     assert "agent.weights fetch" in capsys.readouterr().err
 
 
-def test_images_go_to_vision_models_as_pictures(data_dir: Path) -> None:  # noqa: F811
-    from agent.loop import Agent
-    from agent.session import Session
-    from tools.workspace import Workspace
-
-    model = ScriptedChatModel(replies=["It shows six round cells."])
-    info = ModelInfo("openai", "gpt-4o", vision=True)
-    agent = Agent(model, session=Session(Workspace([data_dir])), model_info=info)
-    agent.ask("what do you see in cells.tif?")
-    content = model.seen[0]["messages"][-1].content
-    assert content[0] == {"type": "text", "text": "what do you see in cells.tif?"}
-    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
-
-
 def test_bia_demo_asks_the_model_and_checks_the_truth(tmp_path, monkeypatch, capsys) -> None:
     import agent.backends
 
-    replies = [call("denoise_nlm", image="nuclei.tif"),
-               lambda m: call("voronoi_otsu_labeling", image=last_output(m), spot_sigma=3,
-                              outline_sigma=1),
-               lambda m: call("measure_objects", labels=last_output(m), image="nuclei"),
-               "Found the nuclei."]
+    replies = [plan("image1 = denoise_nlm(image=nuclei)",
+                    "labels2 = voronoi_otsu_labeling(image=image1, spot_sigma=3, outline_sigma=1)",
+                    "table3 = measure_objects(labels=labels2, image=nuclei)",
+                    'answer(count(labels2), mean(table3, "area"))')]
     monkeypatch.setattr(agent.backends, "make_chat_model", lambda *a, **k: (
-        ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted",
-                                                      drop_unrequested=True)))
+        ScriptedChatModel(replies=replies), ModelInfo("scripted", "scripted")))
     assert main(["demo", "--outdir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "Found the nuclei." in out and "ground truth: 120 nuclei" in out
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert re.search(r"\d+ nuclei \(denoise_nlm.*voronoi_otsu_labeling", out)
+    assert "ground truth: 120 nuclei" in out
+    assert "segmented: nuclei_denoise_nlm (made by denoise_nlm)" in out
     session = next(tmp_path.glob("session-*"))
     record = json.loads((session / "provenance.json").read_text())
     assert record["report"]["ground_truth"]["f1_iou50"] > 0.85

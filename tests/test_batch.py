@@ -24,7 +24,7 @@ from agent.batch import (
 )
 from agent.cli import build_parser
 from agent.pipeline import PipelineError, Step, build_pipeline, load_pipeline, replay
-from tests.scripted import call, last_output
+from tests.scripted import plan
 from tools.io import read_image, write_image, write_labels
 from tools.synthetic import nuclei_2d
 from tools.workspace import Workspace
@@ -242,8 +242,8 @@ def test_cli_errors_are_reported_not_raised(tmp_path, pipeline_file, capsys) -> 
     assert "no image files" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("agent.loop") is None,
-                    reason="the agent (agent.loop) lands from its own branch")
+@pytest.mark.skipif(importlib.util.find_spec("agent.planner") is None,
+                    reason="the agent (agent.planner) lands from its own branch")
 def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registry) -> None:
 
 
@@ -253,12 +253,11 @@ def test_request_becomes_a_pipeline_on_the_first_image(folder, tmp_path, registr
     ModelInfo, ScriptedChatModel = backends.ModelInfo, backends.ScriptedChatModel
 
 
-    model = ScriptedChatModel(replies=[
-        call("voronoi_otsu_labeling", image="well0.tif", spot_sigma=3.0, outline_sigma=1.0),
-        lambda m: call("measure_objects", labels=last_output(m), image="well0.tif"),
-        "Done.",
-    ])
-    info = ModelInfo("scripted", "scripted", drop_unrequested=False)
+    model = ScriptedChatModel(replies=[plan(
+        "labels1 = voronoi_otsu_labeling(image=well0, spot_sigma=3.0, outline_sigma=1.0)",
+        "table2 = measure_objects(labels=labels1, image=well0)",
+        "answer(count(labels1), show(table2))")])
+    info = ModelInfo("scripted", "scripted")
     pipeline = pipeline_from_request("segment the nuclei and measure them",
                                      folder / "well0.tif", tmp_path / "o", model=model,
                                      model_info=info)

@@ -48,7 +48,7 @@ def test_lists_every_registered_tool_with_its_schema(server) -> None:
             return (await client.list_tools()).tools
 
     listed = {t.name: t for t in run(body)}
-    assert set(registry.tools) | {"search_docs", "list_artifacts"} == set(listed)
+    assert set(registry.tools) | {"search_docs", "list_artifacts", "ask"} == set(listed)
     for tool_ in registry:
         assert listed[tool_.name].input_schema == tool_.parameters_schema()
         assert listed[tool_.name].description == tool_.description

@@ -174,3 +174,57 @@ def test_training_data_are_seeded_held_out_and_augmented_consistently():
         assert x.shape == image.shape and y.shape == labels.shape
         assert np.array_equal(np.unique(y), np.unique(labels))
         assert x[y > 0].mean() > x[y == 0].mean() + 0.1
+
+
+@pytest.mark.slow
+def test_library_chatter_never_reaches_stdout_or_stderr(capfd, caplog):
+    import logging
+
+    load_model.cache_clear()  # load again: "Loading network weights ..." is printed on load
+    from tools.synthetic import nuclei_2d
+    from tools.train_stardist import TEST_SEED0
+
+    data = nuclei_2d((128, 128), n_nuclei=10, seed=TEST_SEED0 + 7)
+    with caplog.at_level(logging.DEBUG, logger="tools.stardist_segment"):
+        labels = stardist_segment(data.image)
+    out, err = capfd.readouterr()
+    assert labels.max() > 0
+    assert out == "" and err == "", (out, err)
+    # The chatter was kept, at debug level, for whoever wants it.
+    assert any("weights" in r.getMessage().lower() for r in caplog.records)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("radius", [3, 24])
+def test_objects_far_from_the_training_size_are_rescaled(bundled, radius):
+    from evals.toolbench.scale import discs_2d
+    from tools.choices import collect_choices
+
+    image, truth = discs_2d(radius, seed=6)
+    with collect_choices() as chosen:
+        labels = stardist_segment(image)
+    assert labels.shape == image.shape  # labels mapped back to the input's shape
+    assert chosen["scale"]["value"] != 1.0
+    # With the model's own input size, 24-px discs gave 22 objects for 16.
+    assert abs(len(np.unique(labels[labels > 0])) - truth.max()) <= 0.05 * truth.max()
+    assert _f1(truth, labels) >= 0.9
+
+
+@pytest.mark.slow
+def test_a_fresh_process_prints_nothing_but_its_answer():
+    # TensorFlow's start-up lines come from C++ on import, once per process: only a fresh
+    # process shows whether they reach the terminal.
+    import subprocess
+    import sys
+
+    code = (
+        "from tools.synthetic import nuclei_2d\n"
+        "from tools.stardist_segment import stardist_segment\n"
+        "d = nuclei_2d((96, 96), n_nuclei=6, seed=3007)\n"
+        "print(int(stardist_segment(d.image).max() > 0))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n"
+    assert done.stderr == "", done.stderr

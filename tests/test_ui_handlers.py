@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
-from langchain_core.messages import HumanMessage
 
 from agent.backends import ModelInfo, ScriptedChatModel
-from tests.scripted import call, last_output
+from tests.scripted import plan
 from tools import io
 from tools.types import ImageMeta
 from ui import render
@@ -22,18 +21,20 @@ from ui.handlers import UISession, UploadError, trace_table
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _current_image(messages: list) -> str:
-    human = [m for m in messages if isinstance(m, HumanMessage)][-1]
-    return re.search(r"Current image: ([\w.\-]+)", str(human.content)).group(1)
+def _current_image(user: str) -> str:
+    """The variable of the image the person is looking at, from the request's prompt."""
+    name = re.findall(r"Current image: ([\w.\-]+)", user)[-1]
+    return re.sub(r"\W+", "_", name)
 
 
 def segment_and_measure_model() -> ScriptedChatModel:
     """Answers any request with segment -> measure on the current image, then a summary."""
     return ScriptedChatModel(replies=[
-        lambda m: call("voronoi_otsu_labeling", image=_current_image(m), spot_sigma=3.0,
-                        outline_sigma=1.0),
-        lambda m: call("measure_objects", labels=last_output(m), image=_current_image(m)),
-        "I segmented the nuclei and measured them.",
+        lambda system, user: plan(
+            f"labels1 = voronoi_otsu_labeling(image={_current_image(user)}, spot_sigma=3.0, "
+            "outline_sigma=1.0)",
+            f"table2 = measure_objects(labels=labels1, image={_current_image(user)})",
+            'answer(count(labels1), mean(table2, "area"))'),
     ])
 
 
@@ -54,9 +55,11 @@ def test_upload_segment_measure_export(ui: UISession, tmp_path: Path) -> None:
     result = ui.ask("segment the nuclei and measure their area",
                     on_event=lambda kind, data: events.append(kind))
     assert "tool_start" in events and "tool_end" in events
-    assert result.text == "I segmented the nuclei and measured them."
     truth, _ = io.read_image(EXAMPLES / "nuclei_labels.tif")
     n_true = int(truth.max())
+    # the answer states the number asked for, with its unit and the method
+    assert result.text.startswith(f"{len(result.table)} nuclei (voronoi_otsu_labeling")
+    assert "Mean area:" in result.text and "µm²" in result.text
     assert abs(len(result.table) - n_true) <= 0.1 * n_true  # measured against ground truth
     assert "area_um2" in result.table.columns
     assert result.overlay.shape == (512, 512, 3)
@@ -151,11 +154,13 @@ def test_overlay_of_3d_stack_and_trace_of_errors() -> None:
 def test_a_plot_drawn_by_a_tool_is_shown(tmp_path: Path) -> None:
     def factory(model: str | None, base_url: str | None) -> tuple[Any, ModelInfo]:
         return ScriptedChatModel(replies=[
-            lambda m: call("voronoi_otsu_labeling", image=_current_image(m), spot_sigma=3.0),
-            lambda m: call("measure_objects", labels=last_output(m)),
-            lambda m: call("bland_altman", table=last_output(m), column_a="area_um2",
-                           column_b="perimeter_um", plot_path="agreement.png"),
-            "Done.",
+            lambda system, user: plan(
+                f"labels1 = voronoi_otsu_labeling(image={_current_image(user)}, "
+                "spot_sigma=3.0)",
+                "table2 = measure_objects(labels=labels1)",
+                'result3 = bland_altman(table=table2, column_a="area_um2", '
+                'column_b="perimeter_um", plot_path="agreement.png")',
+                "answer(show(result3))"),
         ]), ModelInfo(backend="scripted", name="scripted")
 
     ui = UISession(factory, output_root=tmp_path / "out")

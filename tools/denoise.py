@@ -21,6 +21,15 @@ from tools.registry import tool
 from tools.types import Image, InputPath, OutputPath
 
 
+def _check_size(data: np.ndarray, method: str, *, minimum: int = 3) -> None:
+    """Refuse an image with an axis shorter than ``minimum`` pixels (a 1x500 strip, 1x1)."""
+    if min(data.shape) < minimum:
+        raise InputError(
+            f"image of shape {data.shape} is too small for {method}: every axis needs at "
+            f"least {minimum} pixels"
+        )
+
+
 @tool(category="denoise")
 def denoise_nlm(
     image: Image,
@@ -54,6 +63,7 @@ def denoise_nlm(
         The denoised image, float32, same shape.
     """
     data = check_image(image)
+    _check_size(data, "non-local means")
     sigma = float(noise_sigma) if noise_sigma is not None else float(estimate_sigma(data))
     if sigma == 0.0:
         return data.copy()  # a noise-free (e.g. constant) image has nothing to remove
@@ -108,6 +118,8 @@ def denoise_tv(
     from skimage.restoration import denoise_tv_chambolle
 
     data = check_image(image)
+    if float(data.min()) == float(data.max()):
+        return data.copy()  # a constant image has no noise to remove
     low, high = _robust_range(data)
     scaled = (data - low) / (high - low)
     if weight is None:
@@ -147,6 +159,7 @@ def denoise_bilateral(
     from skimage.restoration import denoise_bilateral as skimage_bilateral
 
     data = check_image(image, ndim=(2,))
+    _check_size(data, "the bilateral filter")
     if not np.isfinite(sigma_spatial) or sigma_spatial <= 0:
         raise InputError(f"sigma_spatial must be > 0 pixels, got {sigma_spatial}")
     low, high = _robust_range(data)
@@ -192,6 +205,8 @@ def denoise_wavelet(
     from skimage.restoration import denoise_wavelet as skimage_wavelet
 
     data = check_image(image)
+    if float(data.min()) == float(data.max()):
+        return data.copy()  # a constant image has no noise to remove
     if noise_sigma is not None and (not np.isfinite(noise_sigma) or noise_sigma <= 0):
         raise InputError(f"noise_sigma must be > 0, got {noise_sigma}")
     low, high = _robust_range(data)
@@ -354,6 +369,7 @@ def denoise_auto(
         The choice: method, parameters, self-supervised loss, and every candidate's loss.
     """
     data = check_image(image)
+    _check_size(data, "self-calibrated denoising")
     choice = choose_denoiser(data, methods)
     low, high = _robust_range(data)
     scaled = ((data - low) / (high - low)).astype(np.float64)

@@ -19,9 +19,11 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
 from tools.checks import check_image
+from tools.choices import record_choice
 from tools.errors import InputError
 from tools.measure import unit_suffix
 from tools.registry import tool
+from tools.scale import describe, radius_from_image
 from tools.segment import axis_sigmas, check_sigma
 from tools.types import Image, PixelSize, Table
 
@@ -86,10 +88,10 @@ def _suppress_close(
 def detect_spots(
     image: Image,
     method: Literal["log", "dog", "local_max"] = "log",
-    sigma: Annotated[float, Gt(0)] = 2.0,
+    sigma: Annotated[float, Gt(0)] | None = None,
     max_sigma: Annotated[float, Gt(0)] | None = None,
     threshold: float | None = None,
-    min_distance: Annotated[int, Ge(1)] = 3,
+    min_distance: Annotated[int, Ge(1)] | None = None,
     subpixel: bool = True,
     pixel_size: PixelSize | None = None,
 ) -> Table:
@@ -107,16 +109,20 @@ def detect_spots(
         Fluorescence image, 2D or 3D, bright spots on a dark background.
     method : str
         Detector: "log", "dog" or "local_max".
-    sigma : float
+    sigma : float, optional
         Spot size as a Gaussian width in pixels, about radius / 1.4 (2D) or radius / 1.7 (3D);
-        the smallest size searched when ``max_sigma`` is given.
+        the smallest size searched when ``max_sigma`` is given. When both are left out, the
+        range of sizes is taken from the spots' radii estimated from the image
+        (:func:`tools.scale.estimate_object_scale`); 2 if none can be measured.
     max_sigma : float, optional
-        Largest spot size searched, in pixels; one size only when left out.
+        Largest spot size searched, in pixels; one size only when left out (unless sigma is
+        left out too, see above).
     threshold : float, optional
         Smallest detector response kept (the ``response`` column, in image intensity units);
         automatic when left out.
-    min_distance : int
-        Smallest distance between two spots, in pixels.
+    min_distance : int, optional
+        Smallest distance between two spots, in pixels; when left out, half the radius of the
+        small spots estimated from the image (at least 1; 3 if none can be measured).
     subpixel : bool
         Refine positions below the pixel by a parabola fit.
 
@@ -126,19 +132,52 @@ def detect_spots(
         One row per spot, strongest first: ``y``, ``x`` (and ``z`` in 3D) in pixels, ``sigma``
         and ``radius`` in pixels, ``response``, ``intensity`` (image value at the spot), and
         ``y_um``-style columns in physical units when the pixel size is known.
+
+    References
+    ----------
+    .. [1] T. Lindeberg, "Feature detection with automatic scale selection", International
+       Journal of Computer Vision 30(2):79-116, 1998. doi:10.1023/A:1008045108935
+    .. [2] D. G. Lowe, "Distinctive image features from scale-invariant keypoints",
+       International Journal of Computer Vision 60(2):91-110, 2004 (difference of Gaussians).
+
+    Examples
+    --------
+    >>> from tools.synthetic import blobs
+    >>> b = blobs(25, radius=(2.5, 3.5), seed=5)
+    >>> len(detect_spots(b.image))  # the range of sizes is estimated from the image
+    25
     """
     data = check_image(image)
-    sigma = check_sigma(sigma, "sigma", allow_zero=False)
+    if sigma is not None:
+        sigma = check_sigma(sigma, "sigma", allow_zero=False)
     if max_sigma is not None:
         max_sigma = check_sigma(max_sigma, "max_sigma", allow_zero=False)
-        if max_sigma < sigma:
+        if sigma is not None and max_sigma < sigma:
             raise InputError(f"max_sigma ({max_sigma}) is smaller than sigma ({sigma})")
     if method not in ("log", "dog", "local_max"):
         raise InputError(f"method must be 'log', 'dog' or 'local_max', got {method!r}")
-    if min_distance < 1:
+    if min_distance is not None and min_distance < 1:
         raise InputError(f"min_distance must be >= 1 pixel, got {min_distance}")
     if threshold is not None and not np.isfinite(threshold):
         raise InputError(f"threshold must be a finite number, got {threshold}")
+    if sigma is None or min_distance is None:
+        scale = radius_from_image(data, pixel_size)
+        why = describe(scale)
+        root = math.sqrt(data.ndim)
+        if sigma is None:
+            if scale is None:
+                sigma = 2.0
+            else:
+                sigma = round(max(0.8, 0.8 * scale["radius_low"] / root), 2)
+                if max_sigma is None:
+                    max_sigma = round(max(sigma, 1.25 * scale["radius_high"] / root), 2)
+                    record_choice("max_sigma", max_sigma, why)
+                elif max_sigma < sigma:
+                    sigma = max_sigma
+            record_choice("sigma", sigma, why)
+        if min_distance is None:
+            min_distance = 3 if scale is None else max(1, round(0.5 * scale["radius_low"]))
+            record_choice("min_distance", min_distance, why)
     scales = _scales(sigma, max_sigma)
     stack = np.stack([_response(data, method, s, pixel_size) for s in scales])
     size = (3 if len(scales) > 1 else 1,) + (2 * int(min_distance) + 1,) * data.ndim
@@ -218,6 +257,17 @@ def match_points(
     dict
         ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1`` and ``mean_distance`` (of the
         matched pairs; NaN if none).
+
+    References
+    ----------
+    .. [1] H. W. Kuhn, "The Hungarian method for the assignment problem", Naval Research
+       Logistics Quarterly 2:83-97, 1955.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> match_points(np.array([[0.0, 0.0], [5.0, 5.0]]), np.array([[0.5, 0.0]]), 2.0)["f1"]
+    0.6666666666666666
     """
     predicted = np.asarray(predicted, dtype=np.float64).reshape(-1, np.shape(true)[-1])
     true = np.asarray(true, dtype=np.float64)

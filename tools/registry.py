@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from tools.choices import collect_choices, format_choices
 from tools.docstrings import parse_docstring
 from tools.errors import ArtifactNotFoundError, InputError, ToolCallError
 from tools.types import ArtifactRole, InputFileRole, OutputFileRole, PixelSize
@@ -101,6 +102,9 @@ class ToolResult:
         A short text for a model or a person: shapes, counts, a table head; never whole arrays.
     seconds : float
         Wall time of the call.
+    choices : dict
+        Values the tool chose itself, with the reason (:func:`tools.choices.record_choice`):
+        ``{parameter: {"value": v, "reason": "..."}}``; empty when it chose nothing.
     """
 
     tool: str
@@ -109,6 +113,7 @@ class ToolResult:
     value: Any
     summary: str
     seconds: float
+    choices: dict[str, Any] = field(default_factory=dict)
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
@@ -489,11 +494,12 @@ class Tool:
                 call_kwargs[p.name] = first_image.meta.pixel_size() if first_image else None
                 values[p.name] = call_kwargs[p.name]
         start = time.perf_counter()
-        if frame_axes:
-            parts = self._run_per_frame(call_kwargs, frame_axes)
-        else:
-            returned = self.func(**call_kwargs)
-            parts = list(returned) if len(self.outputs) > 1 else [returned]
+        with collect_choices() as choices:  # what the tool chose itself (tools.choices)
+            if frame_axes:
+                parts = self._run_per_frame(call_kwargs, frame_axes)
+            else:
+                returned = self.func(**call_kwargs)
+                parts = list(returned) if len(self.outputs) > 1 else [returned]
         seconds = time.perf_counter() - start
         base = first_image.name if first_image else next(iter(inputs.values()), self.name)
         outputs: list[str] = []
@@ -516,6 +522,7 @@ class Tool:
                     "tool": self.name,
                     "arguments": _to_jsonable(values),
                     "inputs": inputs,
+                    **({"choices": choices} if choices else {}),
                 },
             )
             outputs.append(stored.name)
@@ -524,7 +531,10 @@ class Tool:
             [f"{name}: {workspace.describe(name)}" for name in outputs]
             + ([f"value: {summarize_value(value)}"] if value is not None else [])
         ) or "done"
-        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds)
+        if choices:
+            summary += f"; chosen: {format_choices(choices)}"
+        result = ToolResult(self.name, _to_jsonable(values), outputs, value, summary, seconds,
+                            choices=choices)
         workspace.log_call(result)
         return result
 
@@ -563,7 +573,12 @@ class Tool:
 
     # -- adapters -------------------------------------------------------------------------
 
-    def snippet(self, arguments: Mapping[str, Any], outputs: Sequence[str] = ()) -> str:
+    def snippet(
+        self,
+        arguments: Mapping[str, Any],
+        outputs: Sequence[str] = (),
+        choices: Mapping[str, Any] | None = None,
+    ) -> str:
         """The line of Python that repeats a call, for an exported script.
 
         Parameters
@@ -572,6 +587,8 @@ class Tool:
             Validated arguments with artifacts by name (as in :attr:`ToolResult.arguments`).
         outputs : sequence of str
             Names the call stored its artifacts under; they become the assigned variables.
+        choices : dict, optional
+            What the tool chose itself (:attr:`ToolResult.choices`), written as a comment.
 
         Returns
         -------
@@ -598,7 +615,8 @@ class Tool:
             targets = [next(names, "_") if o.artifact_kind else "_" for o in self.outputs]
         elif n_plain:
             targets = ["result"]
-        return f"{', '.join(targets)} = {call}" if targets else call
+        line = f"{', '.join(targets)} = {call}" if targets else call
+        return f"{line}  # chosen: {format_choices(choices)}" if choices else line
 
     def as_langchain(self, workspace: Workspace) -> Any:
         """A LangChain ``StructuredTool`` that runs this tool in ``workspace``.

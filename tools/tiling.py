@@ -81,6 +81,11 @@ def tile_grid(
     -------
     list of tuple of slice
         One tuple of slices per tile; together they cover every pixel exactly once.
+
+    Examples
+    --------
+    >>> [(t[0].start, t[1].start) for t in tile_grid((5, 4), 3)]  # tile corners
+    [(0, 0), (0, 3), (3, 0), (3, 3)]
     """
     sizes = _tile_shape(tile_size, len(shape))
     starts = [range(0, n, s) for n, s in zip(shape, sizes, strict=True)]
@@ -138,6 +143,20 @@ def map_tiled(
         The filtered image, equal to ``func(image)`` when ``depth`` covers the filter's reach:
         the margins come from the neighbouring blocks, and at the image border ``func`` sees
         the true border.
+
+    References
+    ----------
+    .. [1] Dask Development Team, "Dask: library for dynamic task scheduling", 2016,
+       https://dask.org (``dask.array.map_overlap``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> image = np.random.default_rng(0).random((300, 300)).astype(np.float32)
+    >>> tiled = map_tiled(ndi.gaussian_filter, image, depth=9, tile_size=128, sigma=2.0)
+    >>> bool(np.allclose(tiled, ndi.gaussian_filter(image, 2.0), atol=1e-5))
+    True
     """
     import dask.array as da
 
@@ -256,6 +275,14 @@ def filter_tiled(
     -------
     Image
         The filtered image, float32, same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tools.filters  # registers gaussian_blur
+    >>> image = np.random.default_rng(1).random((200, 200)).astype(np.float32)
+    >>> filter_tiled(image, "gaussian_blur", {"sigma": 1.5}, tile_size=64).shape
+    (200, 200)
     """
     data = check_image(image)
     if filter_name not in REGISTRY:
@@ -275,6 +302,12 @@ def filter_tiled(
     if wants_pixel_size:
         values["pixel_size"] = pixel_size
     depth = filter_depth(filter_name, values, data.ndim, pixel_size if wants_pixel_size else None)
+    tile = _tile_shape(tile_size, data.ndim)
+    if any(n <= d for n, d in zip(data.shape, depth, strict=True)) or all(
+            n <= t for n, t in zip(data.shape, tile, strict=True)):
+        # One tile, or an axis shorter than the filter's reach: the whole image at once is
+        # the exact answer (and dask cannot lend a margin wider than the array).
+        return np.asarray(target.func(data, **values), dtype=np.float32)
     return map_tiled(target.func, data, depth=depth, tile_size=tile_size, **values)
 
 
@@ -336,6 +369,15 @@ def label_tiled(
     See the module docstring for the method. An object whose centroid lies in a tile's core is
     kept by that tile alone, with its full extent; objects with their centroid in the margin
     belong to a neighbouring tile and are dropped here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> image = np.zeros((100, 100))
+    >>> image[45:55, 10:90] = 1  # one long object across four tiles
+    >>> int(label_tiled(lambda b: ndi.label(b > 0.5)[0], image, tile_size=50, overlap=45).max())
+    1
     """
     from tqdm import tqdm
 
@@ -397,11 +439,24 @@ def _otsu_of_smoothed(data: np.ndarray, sigma: float, tile_size: int) -> float:
     counts, edges = da.histogram(smoothed, bins=256, range=(low, high))
     counts = np.asarray(counts.compute(scheduler="threads"))
     centres = (edges[:-1] + edges[1:]) / 2
-    return float(threshold_otsu(hist=(counts, centres)))
+    value = float(threshold_otsu(hist=(counts, centres)))
+    # As tools.segment.foreground_threshold: at least five noise SDs above the background.
+    from tools.scale import noise_level
+
+    below = np.cumsum(counts * (centres <= value))
+    if below[-1] > 0 and sigma:
+        background = float(centres[np.searchsorted(below, below[-1] / 2)])
+        centre = tuple(slice(max(n // 2 - 512, 0), max(n // 2 - 512, 0) + min(1024, n))
+                       for n in data.shape)
+        gain = (1.0 / math.sqrt(2 * math.sqrt(math.pi) * sigma)) ** data.ndim if sigma > 0.5 \
+            else 1.0
+        value = max(value, background + 5 * noise_level(np.asarray(data[centre])) * gain)
+    return value
 
 
 def _voronoi_otsu_block(
-    block: np.ndarray, *, threshold: float, spot_sigma: float, outline_sigma: float
+    block: np.ndarray, *, threshold: float, spot_sigma: float, outline_sigma: float,
+    min_size: int = 1,
 ) -> np.ndarray:
     """Voronoi-Otsu labelling of one block with a threshold fixed for the whole image.
 
@@ -416,6 +471,10 @@ def _voronoi_otsu_block(
     data = block.astype(np.float32, copy=False)
     smooth = gaussian(data, sigma=outline_sigma, preserve_range=True) if outline_sigma else data
     foreground = smooth > threshold
+    if min_size > 1:  # noise specks go, as in voronoi_otsu_labeling (they fit in a margin)
+        regions, _ = ndi.label(foreground, structure=ndi.generate_binary_structure(
+            foreground.ndim, foreground.ndim))
+        foreground &= (np.bincount(regions.ravel()) >= min_size)[regions]
     if not foreground.any():
         return np.zeros(block.shape, dtype=np.int32)
     spots = gaussian(data, sigma=spot_sigma, preserve_range=True) if spot_sigma else data
@@ -463,10 +522,11 @@ def _stardist_big(
         block.append(b)
         min_overlap.append(min(overlap, b // 4) // div * div)  # objects below this stay whole
         context.append(min(math.ceil(reach / div) * div, b // 4 // div * div))
-    labels, _ = net.predict_instances_big(
-        normalized, axes="YX", block_size=block, min_overlap=min_overlap, context=context,
-        show_progress=False,
-    )
+    with sd.quiet_output():
+        labels, _ = net.predict_instances_big(
+            normalized, axes="YX", block_size=block, min_overlap=min_overlap, context=context,
+            show_progress=False,
+        )
     return np.asarray(labels, dtype=np.int32)
 
 
@@ -476,8 +536,8 @@ def segment_tiled(
     method: Literal["voronoi_otsu", "stardist"] = "voronoi_otsu",
     tile_size: Annotated[int, Ge(64)] = DEFAULT_TILE,
     overlap: Annotated[int, Ge(0)] = 64,
-    spot_sigma: Annotated[float, Ge(0)] = 2.0,
-    outline_sigma: Annotated[float, Ge(0)] = 2.0,
+    spot_sigma: Annotated[float, Ge(0)] | None = None,
+    outline_sigma: Annotated[float, Ge(0)] | None = None,
 ) -> Labels:
     """Segment nuclei in a very large image tile by tile, with labels stitched across tiles.
 
@@ -497,24 +557,81 @@ def segment_tiled(
         Side of a tile in pixels. Smaller uses less memory.
     overlap : int
         Margin around each tile, in pixels; must be larger than the largest object's diameter.
-    spot_sigma : float
-        voronoi_otsu only: blur before finding object centres, in pixels.
-    outline_sigma : float
-        voronoi_otsu only: blur before thresholding, in pixels.
+    spot_sigma : float, optional
+        voronoi_otsu only: blur before finding object centres, in pixels; when left out, 0.4 times
+        the object radius estimated from the image (as voronoi_otsu_labeling).
+    outline_sigma : float, optional
+        voronoi_otsu only: blur before thresholding, in pixels; when left out, a quarter of
+        the estimated radius (at least 1).
 
     Returns
     -------
     Labels
         Instance labels (0 background, 1..N objects), int32, same shape as the image.
+
+    References
+    ----------
+    .. [1] N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans.
+       Systems, Man, and Cybernetics 9(1):62-66, 1979. doi:10.1109/TSMC.1979.4310076
+    .. [2] U. Schmidt, M. Weigert, C. Broaddus and G. Myers, "Cell detection with star-convex
+       polygons", MICCAI 2018 (StarDist; ``predict_instances_big``).
+
+    Examples
+    --------
+    >>> from tools.synthetic import blobs
+    >>> b = blobs(30, shape=(256, 256), radius=(5.0, 7.0), seed=6)
+    >>> int(segment_tiled(b.image, tile_size=128, overlap=32).max())
+    30
     """
     data = check_image(image)
+    if method not in ("voronoi_otsu", "stardist"):
+        raise InputError(f"method must be 'voronoi_otsu' or 'stardist', got {method!r}")
     if method == "stardist":
+        if data.ndim == 2 and all(n <= t for n, t in zip(data.shape, _tile_shape(
+                tile_size, 2), strict=True)):
+            import importlib
+
+            try:
+                sd = importlib.import_module("tools.stardist_segment")
+            except ImportError:
+                raise InputError(
+                    "StarDist is not available in this installation; use "
+                    "method='voronoi_otsu'") from None
+            return sd.stardist_segment(data)  # one tile: the whole-image prediction is exact
+        if float(data.min()) == float(data.max()):
+            raise InputError("image is constant: there is nothing to segment")
         return _stardist_big(data, tile_size=tile_size, overlap=overlap, model="bundled")
-    threshold = _otsu_of_smoothed(data, outline_sigma, tile_size)
+    from tools.segment import (
+        OUTLINE_SIGMA_PER_RADIUS,
+        SPOT_SIGMA_PER_RADIUS,
+        _Estimate,
+        check_sigma,
+        voronoi_otsu_labeling,
+    )
+
+    for name, value in (("spot_sigma", spot_sigma), ("outline_sigma", outline_sigma)):
+        if value is not None:
+            check_sigma(value, name)
+    if float(data.min()) == float(data.max()):
+        raise InputError("image is constant: there is nothing to segment")
+    estimate = _Estimate(data, None)
+    if spot_sigma is None:
+        spot_sigma = estimate.sigma("spot_sigma", SPOT_SIGMA_PER_RADIUS, 2.0)
+    if outline_sigma is None:
+        outline_sigma = estimate.sigma("outline_sigma", OUTLINE_SIGMA_PER_RADIUS, 2.0, high=6.0)
     reach = int(GAUSSIAN_TRUNCATE * max(spot_sigma, outline_sigma) + 0.5)
+    if min(data.shape) <= 2 * reach + 1 or data.size <= int(np.prod(
+            _tile_shape(tile_size, data.ndim))):
+        # Smaller than one tile, or than the blur's reach along some axis (a 1-pixel-high
+        # strip, a 3-plane stack): tiles add nothing, the whole-image method is exact.
+        return voronoi_otsu_labeling(data, spot_sigma=spot_sigma, outline_sigma=outline_sigma,
+                                     backend="skimage")
+    threshold = _otsu_of_smoothed(data, outline_sigma, tile_size)
+    min_size = estimate.min_size(data.ndim, None)
     labels = label_tiled(
         lambda block: _voronoi_otsu_block(
-            block, threshold=threshold, spot_sigma=spot_sigma, outline_sigma=outline_sigma
+            block, threshold=threshold, spot_sigma=spot_sigma, outline_sigma=outline_sigma,
+            min_size=min_size,
         ),
         data,
         tile_size=tile_size,

@@ -190,7 +190,7 @@ class UISession:
         choice = (model or None, base_url or None)
         if self.agent is not None and choice == self.model_choice:
             return
-        from agent.loop import Agent
+        from agent.planner import Agent
 
         chat_model, info = self.model_factory(*choice)
         self.session.model_info = info
