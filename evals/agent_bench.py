@@ -358,6 +358,10 @@ def score(request: AgentRequest, answer: AgentAnswer | str, workspace: Workspace
     if answer.values is not None:
         values = [float(v) if v is not None else None for v in answer.values]
         measured = [values[i] if i < len(values) else None for i in range(len(outcomes))]
+        if len(outcomes) == 1 and 1 < len(values) <= 3:
+            # One value asked for, a few given ("3 objects, mean area 70 px²" for "measure
+            # their areas"): the one of the asked kind counts, wherever it stands.
+            measured = [next((v for v in values if outcomes[0].accepts(v)), values[0])]
     else:
         measured = [measure_artifacts(outcomes[0], workspace, calls, text)] + [None] * (
             len(outcomes) - 1)
@@ -389,6 +393,7 @@ def score(request: AgentRequest, answer: AgentAnswer | str, workspace: Workspace
         "args_right": right, "args_total": total, "arguments": right == total,
         "wiring": wiring,
         "expected": [o.value for o in outcomes], "measured": measured,
+        "values": answer.values,
         "number_stated": all(stated), "outcome": request.outcome.kind, "success": success,
         "failure": None if success else classify(request, calls, matched, right == total,
                                                    wiring, value_right, failed_calls,

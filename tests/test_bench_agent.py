@@ -253,12 +253,15 @@ def test_failure_classes_of_scripted_answerers(tmp_path: Path) -> None:
         "wrong_value": lambda r, ws: AgentAnswer("7 blobs.", [segment(ws, "blobs_3.tif")],
                                                  [7.0]),
         "crash": lambda r, ws: 1 / 0,
+        # One value asked, two given: the asked one counts wherever it stands.
+        "count_and_area": lambda r, ws: AgentAnswer("70 px², 3 blobs.",
+                                                    [segment(ws, "blobs_3.tif")], [70.0, 3.0]),
     }
     run = _run(tmp_path, answers, subset="v1", limit=1)
     failure = {b: run["records"][(b, "A000")]["failure"] for b in answers}
     assert failure == {"right": None, "silent": "no_number", "other_file": "wrong_wiring",
                        "no_tool": "wrong_tool", "wrong_value": "wrong_value",
-                       "crash": "runtime_error"}
+                       "crash": "runtime_error", "count_and_area": None}
     rows = {b["backend"]: b for b in run["summary"]["backends"]}
     assert rows["right"]["success"] == 1.0 and rows["silent"]["success"] == 0.0
 
