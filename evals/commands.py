@@ -135,6 +135,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                             "0.5b, 1.5b, a .gguf path, or a server model with --base-url")
     agent.add_argument("--base-url", help="OpenAI-compatible server")
     agent.add_argument("--limit", type=int, help="only the first N requests")
+    agent.add_argument("--subset", choices=["all", "v1", "v2", "analysis", "question", "bad"],
+                       default="all", help="v1: the first version's 63 requests")
+    agent.add_argument("--max-seconds", type=float,
+                       help="start no new request after this many seconds (resumable)")
+    agent.add_argument("--report-only", action="store_true",
+                       help="run nothing; summarize the results there are")
     _common(agent, "agent", 1)
 
 
@@ -235,19 +241,8 @@ def _blobs(args: argparse.Namespace) -> int:
 
 def _agent(args: argparse.Namespace) -> int:
     from evals import agent_bench
-    from evals.report import markdown_table
 
-    summary = agent_bench.run_agent_bench(
-        args.out, args.backends, base_url=args.base_url, limit=args.limit,
-        workers=args.workers, scheduler=args.scheduler,
-    )
-    rows = [(b["backend"], b["requests"], b["tool_choice"], b["arguments"], b["success"],
-             b["seconds_per_request"]) for b in summary["backends"]]
-    print(f"{summary['requests']} requests, {summary['applicable']} applicable now")
-    print(markdown_table(["backend", "requests", "tool choice", "arguments", "success",
-                          "s/request"], rows))
-    print(f"results in {args.out}")
-    return 0
+    return agent_bench.command(args)
 
 
 def _all(args: argparse.Namespace) -> int:
