@@ -120,7 +120,7 @@ def test_stated_files_carry_no_metadata(images: tuple[Path, dict]) -> None:
 
 
 def test_gold_plans_are_valid_plans(requests: list) -> None:
-    plan = pytest.importorskip("agent.plan")
+    import agent.plan as plan
     registry = agent_bench.load_registry()
     for r in requests:
         if r.kind == "question":
@@ -139,7 +139,7 @@ def test_gold_plans_reach_the_truth_on_real_tools(images: tuple[Path, dict],
                                                   requests: list) -> None:
     """The dataset is consistent: each applicable gold plan, run on the real files, reaches
     its ground truth (requests needing tools still to come are skipped, and counted)."""
-    plan = pytest.importorskip("agent.plan")
+    import agent.plan as plan
     folder, _ = images
     registry = agent_bench.load_registry()
     sessions: dict[str, Workspace] = {}
@@ -337,7 +337,6 @@ def test_conversation_turns_share_one_workspace(tmp_path: Path, requests: list) 
 def test_the_oracle_scores_one_through_the_planner(tmp_path: Path) -> None:
     """Gold plans, replayed by the scripted model through agent.planner, succeed on every
     applicable request: analyses, questions, bad requests and follow-ups."""
-    pytest.importorskip("agent.planner")
     summary = agent_bench.run_agent_bench(tmp_path, ["oracle"])
     oracle = summary["backends"][0]
     assert summary["applicable"] >= 135
