@@ -129,7 +129,8 @@ def _arguments(tool_: Any, ref: Callable[[str], str | None],
 def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                  variables: Mapping[str, str] | Sequence[str] = (), allow_reply: bool = True,
                  max_calls: int = MAX_CALLS,
-                 parameters: Callable[[Tool], Iterable[str]] | None = None) -> str:
+                 parameters: Callable[[Tool], Iterable[str]] | None = None,
+                 first: Iterable[str] | None = None) -> str:
     """The GBNF text of plans over ``tools`` (all of the registry's by default).
 
     Parameters
@@ -147,6 +148,9 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     parameters : callable, optional
         ``parameters(tool)`` gives the optional value parameters a plan may set for that
         tool (all by default); required and artifact parameters are always allowed.
+    first : iterable of str, optional
+        The tools the plan's first line must call (a request that begins "Denoise x.tif,
+        then ..." must begin with a denoiser); the plan then has at least one line.
 
     Returns
     -------
@@ -166,6 +170,7 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
         v: "image" for v in variables}
     chosen = [registry.get(n) for n in dict.fromkeys(tools)] if tools is not None else list(
         registry)
+    opening = set(first) & {t.name for t in chosen} if first is not None else set()
     rules: dict[str, str] = {}
     defined: list[tuple[str, str]] = list(kinds.items())  # (name, kind) known before a line
     made_by_line: list[list[tuple[str, str]]] = []
@@ -186,6 +191,8 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
         alternatives = []
         made_here: list[tuple[str, str]] = []
         for tool_ in chosen:
+            if line == 1 and opening and tool_.name not in opening:
+                continue
             usable = list(_usable(tool_, known))
             if not usable:
                 continue  # an artifact parameter with nothing of its kind defined yet
@@ -214,7 +221,7 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     # plan ::= answer-0 | line-1 ( answer-1 | line-2 ( answer-2 | ... ) )
     nested = ""
     for count in range(len(plan_parts), -1, -1):
-        options = [f"answer-{count}"] if answerable[count] else []
+        options = [f"answer-{count}"] if answerable[count] and (count or not opening) else []
         if nested:
             options.append(nested)
         inner = " | ".join(options)
@@ -246,7 +253,10 @@ def _usable(tool_: Tool, known: Sequence[tuple[str, str]]) -> Iterable[str]:
     """Yields once when every required artifact parameter has a variable of its kind."""
     for p in tool_.params:
         if p.kind == "artifact" and p.required:
-            accepted = _REF_KINDS.get(p.artifact_kind or "image")
+            kind = p.artifact_kind or "image"
+            if kind == "image" and makes_labels_from_images(tool_):
+                kind = "intensity"  # as in _arguments: a label image is no segmenter input
+            accepted = _REF_KINDS.get(kind)
             if not any(accepted is None or k in accepted for _, k in known):
                 return
     yield tool_.name

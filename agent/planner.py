@@ -169,11 +169,15 @@ _SYNONYMS = {
     "border": ("edge", "edges"),
     "distance": ("move", "moves", "jump"),
     "threshold": ("cutoff", "cut"),
+    "size": ("area", "px", "pixels", "pixel", "large", "small", "big", "smaller", "larger"),
+    "area": ("size", "px", "pixels", "pixel", "large", "small", "big", "smaller", "larger"),
     # open_image: how users say what a file is ("a time-lapse", "2 µm steps", "0.2 um pixels").
     "axes": ("lapse", "timelapse", "movie", "stack", "frames", "planes", "slices", "channels"),
     "time": ("frames", "frame", "every", "interval"),
-    "step": ("spacing", "slices", "planes", "steps"),
-    "unit": ("µm", "um", "nm", "mm", "micron", "microns", "micrometer", "micrometers"),
+    "step": ("spacing", "slices", "planes", "steps", "every", "interval"),
+    "unit": ("µm", "um", "nm", "mm", "micron", "microns", "micrometer", "micrometers", "min",
+             "minutes", "sec", "seconds", "hours"),
+    "names": ("dapi", "gfp", "rfp", "called", "named"),
     "channel": ("dapi", "gfp", "rfp", "channels"),
 }
 
@@ -191,7 +195,7 @@ def stated_parameters(tool_: Tool, request: str) -> list[str]:
     >>> from agent.toolset import load_registry
     >>> tool_ = load_registry().get("voronoi_otsu_labeling")
     >>> stated_parameters(tool_, "segment with spot sigma 3")
-    ['spot_sigma', 'outline_sigma']
+    ['spot_sigma']
     >>> stated_parameters(tool_, "segment the nuclei")
     []
     """
@@ -202,7 +206,10 @@ def stated_parameters(tool_: Tool, request: str) -> list[str]:
         if p.kind != "value" or p.required:
             continue
         parts = [w for w in p.name.lower().split("_") if len(w) > 2]
-        hits = any(w in said or any(s in said for s in _SYNONYMS.get(w, ())) for w in parts)
+        # Every word of the name must be said: "spot sigma 3" states spot_sigma, not
+        # sigma_spatial or sigma_color (the model otherwise fills those with invented values).
+        hits = bool(parts) and all(
+            w in said or any(s in said for s in _SYNONYMS.get(w, ())) for w in parts)
         values = [str(v).lower() for v in props.get(p.name, {}).get("enum", [])]
         if hits or any(v in said for v in values if len(v) > 2):
             found.append(p.name)
@@ -254,6 +261,37 @@ def missing_steps(request: str, plan: Plan, registry: Registry) -> list[str]:
     names = {t.name for t in used}
     missing += [n for n in named_tools(request, registry) if n not in names]
     return missing
+
+
+def opening_tools(request: str, tools: Sequence[str], registry: Registry) -> list[str] | None:
+    """The tools a plan must begin with when the request begins with a preprocessing step.
+
+    "Denoise x.tif, then segment ..." names denoising first, and a denoiser can only come
+    before the rest; the grammar then makes the first line one (small models otherwise skip
+    the step they consider optional). Other first steps (segment, measure, track) need their
+    inputs made first, so they constrain nothing.
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> registry = load_registry()
+    >>> opening_tools("Denoise a.tif, then count the nuclei", ["denoise_nlm", "segment_objects"],
+    ...               registry)
+    ['denoise_nlm']
+    >>> opening_tools("Count the nuclei in a.tif", ["denoise_nlm", "segment_objects"], registry)
+    """
+    if is_question(request):
+        return None
+    words = re.findall(r"[a-z]+", request.lower())
+    for word in words:
+        step = next((s for s, verbs in _STEP_WORDS.items() if word in verbs), None)
+        if step is None:
+            continue
+        if step != "denoise":
+            return None
+        found = [n for n in tools if n in registry and registry.get(n).category == "denoise"]
+        return found or None
+    return None
 
 
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
@@ -345,7 +383,10 @@ class Agent:
             self.callback(kind, data)
 
     def bind(self, request: str) -> dict[str, Binding]:
-        """Variables for a request: the session's newest artifacts, then the named files.
+        """Variables for a request: the files it names, else the session's newest artifacts.
+
+        A request that names files is about those files ("the mean area in b.tif"): earlier
+        results are then not offered, so the model cannot take one of them instead.
 
         Raises
         ------
@@ -354,7 +395,8 @@ class Agent:
         """
         variables: dict[str, Binding] = {}
         workspace = self.session.workspace
-        for artifact in list(workspace)[-MAX_BOUND:]:
+        earlier = [] if named_files(request) else list(workspace)[-MAX_BOUND:]
+        for artifact in earlier:
             binding = bind_artifact(artifact)
             variables[binding.name] = binding
         for name in named_files(request):
@@ -513,7 +555,8 @@ class Agent:
         grammar = plan_grammar(self.registry, tools,
                                variables={n: b.kind for n, b in variables.items()},
                                allow_reply=not files,
-                               parameters=lambda t: stated_parameters(t, request))
+                               parameters=lambda t: stated_parameters(t, request),
+                               first=opening_tools(request, tools, self.registry))
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
