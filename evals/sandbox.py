@@ -241,6 +241,10 @@ def _set_limits(limits: Limits, workdir: str) -> list[str]:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Writing past the file limit should raise an error in the sample, not kill it silently.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # The CPU limit must end the sample with SIGXCPU (reported as a timeout): a forked child
+    # inherits the parent's disposition, and a host that ignores SIGXCPU would leave the hard
+    # limit's SIGKILL, which reads as running out of memory.
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)
     return ["rlimit"]
 
 

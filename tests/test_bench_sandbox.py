@@ -74,6 +74,15 @@ def test_infinite_loop_is_killed_with_its_process_group() -> None:
 
 
 def test_the_budget_is_cpu_time_with_wall_time_as_a_backstop() -> None:
+    import signal
+
+    # Whatever the host process does with SIGXCPU, the sample's CPU limit is a timeout.
+    previous = signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    try:
+        ignored = run("while True:\n    pass\n", sandbox.Limits(timeout=30, cpu_seconds=1))
+    finally:
+        signal.signal(signal.SIGXCPU, previous)
+    assert ignored.category == "timeout" and "CPU" in ignored.detail
     busy = run("while True:\n    pass\n", sandbox.Limits(timeout=30, cpu_seconds=1))
     assert busy.category == "timeout" and "CPU" in busy.detail
     assert busy.seconds < 10
