@@ -93,6 +93,13 @@ class ModelInfo:
         }
 
 
+def _system_and_user(messages: Sequence[BaseMessage]) -> tuple[str, str]:
+    """The system messages' text and the others' text: a planner prompt's two parts."""
+    system = "\n".join(_text_of(m.content) for m in messages if isinstance(m, SystemMessage))
+    user = "\n".join(_text_of(m.content) for m in messages if not isinstance(m, SystemMessage))
+    return system, user
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -388,10 +395,7 @@ class LlamaCppChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        system = "\n".join(_text_of(m.content) for m in messages if isinstance(m, SystemMessage))
-        user = "\n".join(_text_of(m.content) for m in messages
-                         if not isinstance(m, SystemMessage))
-        done = self.complete(system, user)
+        done = self.complete(*_system_and_user(messages))
         message = AIMessage(content=done.text, response_metadata={
             "usage": {"prompt_tokens": done.prompt_tokens,
                       "completion_tokens": done.generated_tokens}})
@@ -486,10 +490,7 @@ class ScriptedChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        system = "\n".join(_text_of(m.content) for m in messages if isinstance(m, SystemMessage))
-        user = "\n".join(_text_of(m.content) for m in messages
-                         if not isinstance(m, SystemMessage))
-        done = self.complete(system, user)
+        done = self.complete(*_system_and_user(messages))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=done.text))])
 
 
