@@ -58,16 +58,19 @@ def format_number(value: float) -> str:
 
 
 def _choices_text(choices: Mapping[str, Any] | None) -> str:
+    """``spot sigma 1.8, outline sigma 1.1 (estimated: objects about 9 px across)``: values
+    that share a reason are listed before it once, not each with its own copy."""
     if not choices:
         return ""
-    parts = []
+    groups: dict[str, list[str]] = {}
     for parameter, entry in choices.items():
         value = entry.get("value") if isinstance(entry, Mapping) else entry
         reason = entry.get("reason", "") if isinstance(entry, Mapping) else ""
         shown = format_number(value) if isinstance(value, int | float) and not isinstance(
             value, bool) else str(value)
-        parts.append(f"{parameter.replace('_', ' ')} {shown}" + (f", {reason}" if reason else ""))
-    return "; ".join(parts)
+        groups.setdefault(str(reason), []).append(f"{parameter.replace('_', ' ')} {shown}")
+    return "; ".join(", ".join(values) + (f" ({reason})" if reason else "")
+                     for reason, values in groups.items())
 
 
 def method_text(result: ToolResult) -> str:

@@ -130,7 +130,7 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                  variables: Mapping[str, str] | Sequence[str] = (), allow_reply: bool = True,
                  max_calls: int = MAX_CALLS,
                  parameters: Callable[[Tool], Iterable[str]] | None = None,
-                 first: Iterable[str] | None = None) -> str:
+                 first: Iterable[str] | None = None, inputs: Iterable[str] = ()) -> str:
     """The GBNF text of plans over ``tools`` (all of the registry's by default).
 
     Parameters
@@ -151,6 +151,9 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     first : iterable of str, optional
         The tools the plan's first line must call (a request that begins "Denoise x.tif,
         then ..." must begin with a denoiser); the plan then has at least one line.
+    inputs : iterable of str
+        Variables read from the request's own files: ``show(...)`` may not name them, since
+        showing a user their file back answers nothing.
 
     Returns
     -------
@@ -217,7 +220,7 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     answerable = []
     for count in range(len(plan_parts) + 1):
         known = defined + [pair for made in made_by_line[:count] for pair in made]
-        answerable.append(_answer_rules(rules, count, known))
+        answerable.append(_answer_rules(rules, count, known, hidden=set(inputs)))
     # plan ::= answer-0 | line-1 ( answer-1 | line-2 ( answer-2 | ... ) )
     nested = ""
     for count in range(len(plan_parts), -1, -1):
@@ -279,7 +282,8 @@ def _trim(tool_: Tool, allowed: set[str] | None) -> Any:
     return _Trimmed(tool_, allowed)
 
 
-def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]]) -> bool:
+def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]], *,
+                  hidden: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
     """``answer-<count>``: the answer after ``count`` lines, over the variables known then.
 
     Returns whether there is anything to answer with (no variables: no answer rule).
@@ -289,7 +293,7 @@ def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, 
 
     labels = names("labels")
     tables = names("table")
-    every = names()
+    every = [n for n in names() if n not in hidden]
     items = []
     if labels:
         items.append(f'"count(" ( {_alternatives(labels)} ) ")"')

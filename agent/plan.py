@@ -795,19 +795,49 @@ def _check_not_empty(tool_: Tool, ran: ToolResult, workspace: Workspace, call: C
                 line=call.line, tool=call.tool, done=result.results)
 
 
-def find_column(table: pd.DataFrame, column: str) -> str:
-    """The table column ``column`` names: itself, or the one with a unit suffix.
+_UNIT_WORDS = {
+    "px": ("px", "pixel", "pixels", "px2", "px3", "pixels2", "sq_px", "square_pixels",
+           "cubic_pixels", "voxels", "voxel"),
+    "um2": ("um2", "µm2", "µm²", "um²", "sq_um", "sq_µm", "square_micrometres",
+            "square_micrometers", "square_microns", "squaremicrometres", "squaremicrometers",
+            "squaremicrons", "micrometres2", "microns2", "micron2"),
+    "um3": ("um3", "µm3", "µm³", "um³", "cubic_micrometres", "cubic_micrometers",
+            "cubic_microns", "cubicmicrometres", "cubicmicrometers", "cubicmicrons",
+            "micrometres3", "microns3", "micron3"),
+    "um": ("um", "µm", "micrometres", "micrometers", "microns", "micron"),
+}
+_COLUMN_WORDS = {
+    "size": ("area", "volume"), "sizes": ("area", "volume"), "areas": ("area",),
+    "volumes": ("volume",), "intensity": ("mean_intensity",),
+    "brightness": ("mean_intensity",), "signal": ("mean_intensity",),
+    "mean_brightness": ("mean_intensity",), "diameter": ("equivalent_diameter",),
+    "length": ("major_axis",), "width": ("minor_axis",), "neighbors": ("n_neighbors",),
+    "neighbours": ("n_neighbors",), "surface": ("surface_area",),
+}
 
-    ``"area"`` finds ``area_um2`` when the image was calibrated, else ``area_px``.
 
-    Raises
-    ------
-    KeyError
-        With the columns there are, when none fits.
-    """
-    if column in table.columns:
-        return column
-    base = column.lower().strip().replace(" ", "_")
+def _column_candidates(column: str) -> list[str]:
+    """What a column written in words may mean: ``"size_px"`` -> ``area_px``, ``volume_px``;
+    ``"volume_cubicmicrometres"`` -> ``volume_um3``."""
+    base = column.lower().strip().replace(" ", "_").replace("-", "_")
+    stem, suffix = base, ""
+    for unit, words in _UNIT_WORDS.items():
+        for word in sorted(words, key=len, reverse=True):
+            if base == word:
+                continue
+            if base.endswith("_" + word) or (base.endswith(word) and len(base) > len(word)):
+                stem, suffix = base[: -len(word)].rstrip("_"), unit
+                break
+        if suffix:
+            break
+    stems = _COLUMN_WORDS.get(stem, (stem,))
+    out = [f"{s}_{suffix}" if suffix else s for s in stems]
+    if suffix == "px":
+        out += [f"{s}_px2" for s in stems]
+    return [c for c in dict.fromkeys(out) if c != base]
+
+
+def _find_named(table: pd.DataFrame, base: str) -> str | None:
     if base in table.columns:
         return base
     candidates = [c for c in table.columns if str(c).startswith(f"{base}_")
@@ -815,17 +845,49 @@ def find_column(table: pd.DataFrame, column: str) -> str:
     if candidates:
         calibrated = [c for c in candidates if not str(c).endswith(("_px", "_px2"))]
         return str((calibrated or candidates)[0])
-    suffix = base.rsplit("_", 1)[-1]
-    if suffix in _UNIT_SUFFIX and suffix not in ("px", "px2"):
+    return None
+
+
+def find_column(table: pd.DataFrame, column: str) -> str:
+    """The table column ``column`` names: itself, the one with a unit suffix, or its words.
+
+    ``"area"`` finds ``area_um2`` when the image was calibrated, else ``area_px``; words users
+    say find the column they mean (``"size_px"`` the area or volume in pixels,
+    ``"volume_cubicmicrometres"`` ``volume_um3``, ``"brightness"`` ``mean_intensity``).
+
+    Raises
+    ------
+    KeyError
+        With the columns there are, when none fits; when a physical unit is asked of a table
+        measured in pixels, that the calibration is missing and how to give it.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"label": [1], "area_px": [12.0], "mean_intensity": [0.5]})
+    >>> find_column(table, "area"), find_column(table, "size_px"), find_column(table, "brightness")
+    ('area_px', 'area_px', 'mean_intensity')
+    """
+    if column in table.columns:
+        return column
+    base = column.lower().strip().replace(" ", "_")
+    for name in (base, *_column_candidates(base)):
+        found = _find_named(table, name)
+        if found is not None:
+            return found
+    physical = [c for c in (base, *_column_candidates(base))
+                if c.rsplit("_", 1)[-1] in _UNIT_SUFFIX and c.rsplit("_", 1)[-1]
+                not in ("px", "px2")]
+    if physical:
         # A physical unit asked of a table in pixels: say the calibration is missing, and how
         # to give it, rather than only that a column is absent.
         from tools.calibration import physical_column
         from tools.errors import InputError
 
-        try:
-            physical_column(table, column)
-        except InputError as exc:
-            raise KeyError(str(exc)) from None
+        for candidate in physical:
+            try:
+                physical_column(table, candidate)
+            except InputError as exc:
+                raise KeyError(str(exc)) from None
     raise KeyError(f"the table has no column {column!r}; its columns: "
                    + ", ".join(map(str, table.columns)))
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
@@ -43,6 +44,7 @@ from agent.plan import (
 )
 from agent.retrieval import Retriever, default_retriever
 from agent.session import Event, Session
+from agent.stated import statement_in
 from agent.toolset import load_registry
 from rag_index.bm25 import tokenize
 from tools.errors import BiaError
@@ -372,6 +374,7 @@ class Agent:
         self.max_tools = max_tools
         self.examples = examples or cookbook_examples
         self.history: list[tuple[str, str]] = []  # (request, plan text) of earlier requests
+        self.stated: dict[str, dict[str, Any]] = {}  # variable -> what this request stated
         self.segmenter = "segment_objects" if "segment_objects" in self.registry else (
             "threshold_labeling")
         self.system_prompt = SYSTEM_PROMPT.format(segmenter=self.segmenter)
@@ -395,15 +398,47 @@ class Agent:
         """
         variables: dict[str, Binding] = {}
         workspace = self.session.workspace
-        earlier = [] if named_files(request) else list(workspace)[-MAX_BOUND:]
+        self.stated = {}
+        files = named_files(request)
+        earlier = [] if files else list(workspace)[-MAX_BOUND:]
+        if not files and statement_in(request):
+            # "the pixel size is actually 0.2 µm": about the images of this conversation.
+            for artifact in earlier:
+                if artifact.kind in ("image", "labels"):
+                    self._state(artifact.name, request)
         for artifact in earlier:
             binding = bind_artifact(artifact)
             variables[binding.name] = binding
-        for name in named_files(request):
+        for name in files:
             binding = bind_file(workspace, name)
+            if self._state(name, request):
+                binding = bind_file(workspace, name)
             variables.pop(binding.name, None)
             variables[binding.name] = binding  # the request's files last, nearest the request
         return variables
+
+    def _state(self, name: str, request: str) -> dict[str, Any]:
+        """Apply what ``request`` states about ``name`` (pixel size, axes ...); what was applied.
+
+        Axes are changed only where the first axis of a 3D image is the ambiguous one (z or
+        time); a statement that does not fit the image is left to the model.
+        """
+        artifact = self.session.workspace.get(name)
+        data = artifact.data
+        ndim = data.ndim if isinstance(data, np.ndarray) else None
+        said = statement_in(request, ndim=ndim)
+        axes = artifact.meta.axes if artifact.meta is not None else None
+        if "axes" in said and (axes == said["axes"] or axes not in ("ZYX", "TYX")):
+            said.pop("axes")
+        if not said:
+            return {}
+        try:
+            self.session.workspace.state(name, **said)
+        except BiaError:
+            return {}
+        self.stated[python_identifier(artifact.name) if not named_files(request)
+                    else _variable(name)] = said
+        return said
 
     def shortlist(self, request: str, examples: Sequence[Any]) -> list[str]:
         """Tools offered: the retriever's shortlist, the examples' tools, those used before."""
@@ -417,6 +452,8 @@ class Agent:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
         # Most requests about objects need a segmenter and the objects' table.
         names += [n for n in (self.segmenter, "measure_objects") if n in self.registry]
+        if self.stated:
+            names = [n for n in names if n != "open_image"]  # the files are read as stated
         return [n for n in dict.fromkeys(names) if n in self.registry]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
@@ -453,8 +490,11 @@ class Agent:
         """
         variables = dict(getattr(example, "variables", None) or {
             _variable(name): "image" for name in (getattr(example, "files", None) or {})})
+        plan_text = str(example.plan)
+        if self.stated:
+            plan_text = _without_open_image(plan_text)
         try:
-            parsed = parse_plan(str(example.plan), self.registry, variables, check=False)
+            parsed = parse_plan(plan_text, self.registry, variables, check=False)
             names: dict[str, str] = {}
             for line, call in enumerate(parsed.calls, start=1):
                 made = new_names(self.registry.get(call.tool), line)
@@ -476,6 +516,11 @@ class Agent:
             if "is made but never used" not in str(exc):
                 raise
             parsed = parsed.without_unused(self.registry)
+        inputs = {_variable(f) for f in named_files(request)}
+        if not parsed.calls and parsed.answer and all(
+                a.form == "show" and a.variable in inputs for a in parsed.answer):
+            raise PlanTypeError("the plan only shows the request's own file back and runs "
+                                "nothing; write the steps that compute what is asked")
         missing = missing_steps(request, parsed, self.registry)
         if missing:
             raise PlanTypeError(
@@ -556,7 +601,8 @@ class Agent:
                                variables={n: b.kind for n, b in variables.items()},
                                allow_reply=not files,
                                parameters=lambda t: stated_parameters(t, request),
-                               first=opening_tools(request, tools, self.registry))
+                               first=opening_tools(request, tools, self.registry),
+                               inputs=[_variable(f) for f in files])
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
@@ -636,6 +682,20 @@ class Agent:
         if self.verbose:
             _print_verbose(reply)
         return reply
+
+
+_OPEN_LINE = re.compile(r'^\s*([A-Za-z_]\w*)\s*=\s*open_image\(\s*path\s*=\s*"([^"]+)"[^\n]*\)\s*$',
+                        re.MULTILINE)
+
+
+def _without_open_image(plan_text: str) -> str:
+    """A worked example as it reads when its files are bound as stated: ``open_image`` lines
+    dropped, their variables replaced by the file's own."""
+    for match in list(_OPEN_LINE.finditer(plan_text)):
+        target, path = match.group(1), match.group(2)
+        plan_text = plan_text.replace(match.group(0), "", 1)
+        plan_text = re.sub(rf"\b{re.escape(target)}\b", _variable(path), plan_text)
+    return "\n".join(line for line in plan_text.splitlines() if line.strip())
 
 
 def _variable(name: str) -> str:

@@ -118,3 +118,65 @@ def test_a_bad_statement_in_a_plan_is_reported_not_raised(folder):
     reply = agent.ask("movie.tif is a 4D movie; count the cells")
     assert reply.stopped == "errors"
     assert "axes 'TZYX' have 4 letters but movie.tif has 3 dimensions" in reply.text
+
+
+# -- what the request says is read into the binding, the plan needs no open_image -------------
+
+
+def _capturing(folder: Path, plan: str) -> tuple[Agent, list[str]]:
+    prompts: list[str] = []
+
+    def reply(system: str, user: str) -> str:
+        prompts.append(user)
+        return plan
+
+    agent = Agent(ScriptedChatModel(replies=[reply, reply]),
+                  session=Session(Workspace([folder], output_root=folder / "out")),
+                  registry=REGISTRY, examples=lambda request, k=3: [])
+    return agent, prompts
+
+
+def test_pixel_size_said_in_the_request_calibrates_the_bound_file(folder):
+    plan = ("labels = threshold_labeling(image=blobs)\n"
+            "table = measure_objects(labels=labels)\n"
+            'answer(mean(table, "area_um2"))')
+    agent, prompts = _capturing(folder, plan)
+    reply = agent.ask("blobs.tif: the pixels are 0.2 µm wide. Mean blob area in µm²?")
+    assert reply.stopped is None, reply.text
+    assert reply.values[0] == pytest.approx(math.pi * (RADIUS * 0.2) ** 2, rel=0.10)
+    assert "pixel size 0.2x0.2 µm" in prompts[0]
+    assert "open_image(" not in prompts[0].split("\n\n")[0]  # not offered: already read so
+    assert "pixel_size=0.2" in agent.session.script()  # the exported script reads it the same
+
+
+def test_a_movie_said_in_words_is_bound_with_a_time_axis(folder):
+    plan = ("labels = threshold_labeling(image=movie)\n"
+            "tracks = track_objects(labels_movie=labels)\n"
+            "answer(count(tracks))")
+    agent, prompts = _capturing(folder, plan)
+    reply = agent.ask("movie.tif: frames over time, not a z-stack. How many tracks?")
+    assert reply.stopped is None, reply.text
+    assert reply.values == [2]
+    assert "axes TYX" in prompts[0]
+    assert agent.session.workspace.get("movie.tif").meta.axes == "TYX"
+
+
+def test_a_follow_up_that_states_the_pixel_size_recalibrates_the_sessions_image(folder):
+    first = ("labels = threshold_labeling(image=blobs)\n"
+             "table = measure_objects(labels=labels)\n"
+             'answer(mean(table, "area"))')
+    agent, _ = _capturing(folder, first)
+    assert agent.ask("mean area of the blobs in blobs.tif").values[0] == pytest.approx(
+        math.pi * RADIUS**2, rel=0.10)
+    agent.model = ScriptedChatModel(replies=[first.replace("image=blobs", "image=blobs")])
+    reply = agent.ask("the pixel size is actually 0.5 µm; redo the mean area in µm²")
+    assert reply.stopped is None, reply.text
+    assert reply.values[0] == pytest.approx(math.pi * (RADIUS * 0.5) ** 2, rel=0.10)
+    assert "µm²" in reply.text
+
+
+def test_a_plan_that_only_shows_the_input_back_is_refused(folder):
+    agent, _ = _capturing(folder, "answer(show(blobs))")
+    reply = agent.ask("blobs.tif: average blob intensity?")
+    assert reply.stopped == "errors"
+    assert "only shows the request's own file back" in reply.text
