@@ -252,6 +252,12 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     return "\n".join(grammar) + "\n"
 
 
+def usable(tool_: Tool, known: Sequence[tuple[str, str]]) -> bool:
+    """Whether ``tool_`` can be called on the variables ``known`` (``(name, kind)`` pairs):
+    every required artifact parameter has a variable of a kind it accepts."""
+    return bool(list(_usable(tool_, known)))
+
+
 def _usable(tool_: Tool, known: Sequence[tuple[str, str]]) -> Iterable[str]:
     """Yields once when every required artifact parameter has a variable of its kind."""
     for p in tool_.params:

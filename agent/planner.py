@@ -28,7 +28,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
 from agent.backends import Completion, ModelInfo, complete
-from agent.grammar import new_names, plan_grammar
+from agent.grammar import new_names, plan_grammar, usable
 from agent.plan import (
     Binding,
     Plan,
@@ -62,11 +62,8 @@ parameter only when the request states its value. Write each made variable once 
 A question that needs no image work is answered with the single line reply("...") citing \
 the documentation as [1].
 
-Example. Variables: plate (image 512x512 uint16, axes YX)
-Request: count the cells in plate.tif and give their mean area
-labels1 = {segmenter}(image=plate)
-table2 = measure_objects(labels=labels1, image=plate)
-answer(count(labels1), mean(table2, "area"))"""
+Tools (each request lists those it may use):
+{catalogue}"""
 
 _QUESTION = re.compile(
     r"^\s*(how|what|which|why|when|where|who|can|could|should|is|are|does|do|explain|"
@@ -77,6 +74,7 @@ _FILE = re.compile(
     r"|(?<![\w/.~-])((?:[\w.~-]*/)*[\w~-][\w.~-]*\.(?:ome\.)?[A-Za-z][A-Za-z0-9]{1,4})(?![\w/])"
 )
 _NOT_FILES = frozenset({"e.g", "i.e", "etc", "vs"})
+_MISSING = re.compile(r"the request asks to ([a-z_, ]+), but the plan has no such step")
 MAX_BOUND = 8
 """Most session artifacts offered to the model as variables (the newest)."""
 
@@ -226,14 +224,33 @@ _STEP_WORDS = {
 }
 
 
+_SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ed", "es", "s")
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so that "spot detection" names ``detect_spots`` and "tracking" ``track``."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def named_tools(request: str, registry: Registry) -> list[str]:
-    """Tools the request names by their own words ("Voronoi-Otsu labeling", "StarDist")."""
-    said = set(re.findall(r"[a-z0-9]+", request.lower()))
+    """Tools the request names by their own words ("Voronoi-Otsu labeling", "StarDist",
+    "use spot detection").
+
+    Examples
+    --------
+    >>> from agent.toolset import load_registry
+    >>> named_tools("How many spots are there? Use spot detection.", load_registry())
+    ['detect_spots']
+    """
+    said = {_stem(w) for w in re.findall(r"[a-z0-9]+", request.lower())}
     found = []
     for tool_ in registry:
         parts = [w for w in tool_.name.split("_") if len(w) > 3 and w not in (
             "labeling", "objects", "image", "filter", "segment", "measure", "denoise")]
-        if parts and all(w in said for w in parts):
+        if parts and all(_stem(w) in said for w in parts):
             found.append(tool_.name)
     return found
 
@@ -296,12 +313,48 @@ def opening_tools(request: str, tools: Sequence[str], registry: Registry) -> lis
     return None
 
 
+_DANGLING = frozenset({"a", "an", "and", "as", "at", "before", "by", "every", "for", "from", "in",
+                       "into", "of", "on", "or", "the", "to", "with", "3d", "2d"})
+
+
+def short_summary(tool_: Tool, *, limit: int = 80) -> str:
+    """A tool's summary to its first clause, at most ``limit`` characters."""
+    text = re.sub(r"\s*\([^)]*\)", "", tool_.summary.strip().rstrip("."))
+    text = re.split(r": |; | — ", text, maxsplit=1)[0]
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0]
+        if ", " in text[30:]:
+            text = text[: text.rindex(", ")]
+        words = text.split()
+        while words and words[-1].lower() in _DANGLING:
+            words.pop()
+        text = " ".join(words).rstrip(",")
+    return text
+
+
+def catalogue(registry: Registry) -> str:
+    """Every tool as one line, ``name(inputs) -> output: what it does``, by category.
+
+    The text is the same for every request, so it belongs to the prompt's cached prefix; a
+    request's own part names only the tools it may use and the parameters it states.
+    """
+    lines = []
+    for tool_ in sorted(registry, key=lambda t: (t.category, t.name)):
+        lines.append(f"{tool_signature(tool_)}: {short_summary(tool_)}")
+    return "\n".join(lines)
+
+
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
     """A tool as one prompt line: ``name(labels, image) -> table: summary``.
 
     Artifact and required parameters are listed, and of the optional ones only
     ``parameters`` (those the request names, see :func:`stated_parameters`).
     """
+    return f"{tool_signature(tool_, parameters=parameters)}: {tool_.summary}"
+
+
+def tool_signature(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
+    """``name(labels, image) -> table``: the inputs a plan must give, and what it makes."""
     parts = []
     for p in tool_.params:
         if p.kind == "pixel_size":
@@ -311,7 +364,7 @@ def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
         elif p.required or p.name in parameters:
             parts.append(p.name)
     outputs = [o.artifact_kind or "value" for o in tool_.outputs] or ["nothing"]
-    return f"{tool_.name}({', '.join(parts)}) -> {', '.join(outputs)}: {tool_.summary}"
+    return f"{tool_.name}({', '.join(parts)}) -> {', '.join(outputs)}"
 
 
 class Agent:
@@ -377,7 +430,7 @@ class Agent:
         self.stated: dict[str, dict[str, Any]] = {}  # variable -> what this request stated
         self.segmenter = "segment_objects" if "segment_objects" in self.registry else (
             "threshold_labeling")
-        self.system_prompt = SYSTEM_PROMPT.format(segmenter=self.segmenter)
+        self.system_prompt = SYSTEM_PROMPT.format(catalogue=catalogue(self.registry))
 
     # -- prompt ---------------------------------------------------------------------------
 
@@ -459,9 +512,11 @@ class Agent:
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
                     examples: Sequence[Any], hits: Sequence[Any]) -> str:
         """The request's part of the prompt: tools, examples, passages, variables, request."""
-        parts = ["Tools:\n" + "\n".join(
-            tool_line(t, parameters=stated_parameters(t, request))
-            for t in (self.registry.get(n) for n in tools))]
+        offered = [self.registry.get(n) for n in tools]
+        stated = [f"{t.name}({', '.join(ps)})" for t in offered
+                  if (ps := stated_parameters(t, request))]
+        parts = ["Tools for this request: " + ", ".join(t.name for t in offered)
+                 + (f"\nParameters it states: {'; '.join(stated)}" if stated else "")]
         for example in examples:
             text = self.example_text(example)
             if text:
@@ -630,6 +685,16 @@ class Agent:
                 stats["replans"] += 1
                 user = (f"{user}\n\nThis plan failed:\n{text.strip()}\nError: {failure}\n"
                         "Write a corrected plan.")
+                starts = self._missing_openers(failure, variables)
+                if starts:
+                    # The same prompt gives the same greedy plan; a step the request names and
+                    # the plan left out is made its first line instead.
+                    grammar = plan_grammar(
+                        self.registry, list(dict.fromkeys([*tools, *starts])),
+                        variables={n: b.kind for n, b in variables.items()},
+                        allow_reply=not files,
+                        parameters=lambda t: stated_parameters(t, request), first=starts,
+                        inputs=[_variable(f) for f in files])
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "
@@ -639,6 +704,18 @@ class Agent:
         message = f"I could not do this request. {what}What failed: {failure}{kept}"
         return self._finish(request, message, events, [], None, None, stats, start,
                             stopped="errors")
+
+    def _missing_openers(self, failure: str, variables: dict[str, Binding]) -> list[str]:
+        """The tools a missing-step error names that can be a plan's first line."""
+        match = _MISSING.search(failure)
+        if not match:
+            return []
+        kinds = [(n, b.kind) for n, b in variables.items()]
+        names = [n.strip() for n in match.group(1).split(",")]
+        tools_ = [n for n in names if n in self.registry]
+        for step in names:  # a category verb ("denoise") stands for its tools
+            tools_ += [t.name for t in self.registry if t.category == step]
+        return [n for n in dict.fromkeys(tools_) if usable(self.registry.get(n), kinds)]
 
     def _tool_event(self, events: list[Event]) -> Callable[[str, Any], None]:
         def on(kind: str, data: Any) -> None:
