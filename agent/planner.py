@@ -344,6 +344,42 @@ def catalogue(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+_CATEGORY_WORDS = {
+    "filter": ("filter", "filtered", "smooth", "smoothed", "smoothing", "blur", "blurred",
+               "edge", "edges", "enhance", "enhanced", "sharpen", "gaussian", "median",
+               "laplace", "laplacian", "sobel", "dog", "bandpass", "band", "tiled"),
+    "denoise": ("denoise", "denoised", "denoising", "denoiser", "denoisers", "noise", "noisy",
+                "grainy", "clean", "cleaned", "restore", "restored", "care", "n2v", "noise2void",
+                "speckle", "photons", "snr"),
+    "background": ("background", "uneven", "illumination", "flat", "flatfield", "vignetting",
+                   "tophat", "top", "rolling", "gradient", "shading"),
+}
+
+
+def asks_for_category(request: str, category: str) -> bool:
+    """Whether a tool of ``category`` may be offered: preprocessing (filters, denoisers,
+    background removal) only when the request speaks of it.
+
+    Small models add a filter before a segmenter that needs none ("stardist nucleus count" got
+    a difference of Gaussians first, and a count 10x too high); the segmenters handle noise
+    and background at their defaults. Other categories are always offered.
+
+    Examples
+    --------
+    >>> asks_for_category("stardist nucleus count of a.tif", "filter")
+    False
+    >>> asks_for_category("smooth a.tif, then count the cells", "filter")
+    True
+    >>> asks_for_category("count the cells in a.tif", "segment")
+    True
+    """
+    words = _CATEGORY_WORDS.get(category)
+    if words is None:
+        return True
+    said = set(re.findall(r"[a-z0-9]+", request.lower()))
+    return bool(said & set(words))
+
+
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
     """A tool as one prompt line: ``name(labels, image) -> table: summary``.
 
@@ -507,7 +543,9 @@ class Agent:
         names += [n for n in (self.segmenter, "measure_objects") if n in self.registry]
         if self.stated:
             names = [n for n in names if n != "open_image"]  # the files are read as stated
-        return [n for n in dict.fromkeys(names) if n in self.registry]
+        named = set(named_tools(request, self.registry))
+        return [n for n in dict.fromkeys(names) if n in self.registry
+                and (n in named or asks_for_category(request, self.registry.get(n).category))]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
                     examples: Sequence[Any], hits: Sequence[Any]) -> str:

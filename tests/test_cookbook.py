@@ -329,3 +329,22 @@ def test_retrievers_rank_a_held_out_paraphrase() -> None:
         top = CookbookRetriever(rest, mode=mode).search(
             "number of cells in edge_case.tif, ignore the edges", k=3)
         assert any(ex.tools == ("segment_objects", "remove_border_objects") for ex in top), mode
+
+
+def test_preprocessing_in_the_examples_is_what_their_requests_ask_for() -> None:
+    """The planner offers filters, denoisers and background removal only when a request speaks
+    of them (agent.planner.asks_for_category); every worked example that uses one must say so,
+    or the model would be shown plans it cannot write."""
+    from agent.planner import asks_for_category, named_tools
+
+    registry = load_registry()
+    blocked = []
+    for ex in EXAMPLES:
+        for name in re.findall(r"=\s*([a-z_0-9]+)\(", ex.plan):
+            if name not in registry:
+                continue
+            category = registry.get(name).category
+            if not (name in named_tools(ex.request, registry)
+                    or asks_for_category(ex.request, category)):
+                blocked.append((ex.id, name))
+    assert blocked == []
