@@ -380,6 +380,39 @@ def asks_for_category(request: str, category: str) -> bool:
     return bool(said & set(words))
 
 
+_EXCLUDING = re.compile(
+    r"\b(exclud\w*|without|leav\w*|left out|ignor\w*|not|no|except|drop\w*|discard\w*|"
+    r"remov\w*|skip\w*|only|whole|complete|entire|inner|interior|away from)\b", re.IGNORECASE)
+_INCLUDING = re.compile(
+    r"\b(includ\w*|as well|too|also|even|do not|don't|never|keep(?:ing)? (?:all|every|them))\b",
+    re.IGNORECASE)
+_EXCLUDERS = ("remove_border_objects",)
+"""Tools that leave objects out: offered only when the request asks for it."""
+
+
+def asks_to_exclude(request: str, name: str) -> bool:
+    """Whether the request asks to leave objects out, for a tool that does (others: True).
+
+    "Count the blobs, also those touching the border" names the border, and small models then
+    remove the border objects it asked to keep. A tool that drops objects is offered when the
+    request says to exclude ("leave out", "ignore", "not touching", "only whole") and does not
+    say to keep them ("including", "too", "as well", "do not drop").
+
+    Examples
+    --------
+    >>> asks_to_exclude("count the cells, leave out those touching the edge",
+    ...                 "remove_border_objects")
+    True
+    >>> asks_to_exclude("count all the cells, the ones at the edge too", "remove_border_objects")
+    False
+    >>> asks_to_exclude("count the cells", "segment_objects")
+    True
+    """
+    if name not in _EXCLUDERS:
+        return True
+    return bool(_EXCLUDING.search(request)) and not _INCLUDING.search(request)
+
+
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
     """A tool as one prompt line: ``name(labels, image) -> table: summary``.
 
@@ -545,6 +578,7 @@ class Agent:
             names = [n for n in names if n != "open_image"]  # the files are read as stated
         named = set(named_tools(request, self.registry))
         return [n for n in dict.fromkeys(names) if n in self.registry
+                and asks_to_exclude(request, n)
                 and (n in named or asks_for_category(request, self.registry.get(n).category))]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],

@@ -348,3 +348,17 @@ def test_preprocessing_in_the_examples_is_what_their_requests_ask_for() -> None:
                     or asks_for_category(ex.request, category)):
                 blocked.append((ex.id, name))
     assert blocked == []
+
+
+def test_examples_that_remove_border_objects_ask_to_and_the_others_do_not() -> None:
+    """``remove_border_objects`` is offered only when a request asks to leave objects out
+    (agent.planner.asks_to_exclude): each example that keeps or drops border objects must read
+    that way to the rule."""
+    from agent.planner import asks_to_exclude
+
+    for ex in EXAMPLES:
+        if "border" in ex.request.lower() or "edge" in ex.request.lower():
+            if "reply(" in ex.plan:
+                continue  # a plain question runs no tool
+            assert asks_to_exclude(ex.request, "remove_border_objects") == (
+                "remove_border_objects" in ex.plan), ex.id
