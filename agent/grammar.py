@@ -114,13 +114,16 @@ def _arguments(tool_: Any, ref: Callable[[str], str | None],
             name = _rule("arg", tool_.name, p.name)
         rules.append(f"{name} ::= {_gbnf_literal(p.name + '=')} ( {value} )")
         (required if p.required else optional).append(name)
+    # Optional parameters in their declared order, each at most once: a repeatable list let
+    # the model write `axes="ZYX"` until it ran out of tokens.
+    def tail(start: int) -> str:
+        return " ".join(f'( ", " {o} )?' for o in optional[start:])
+
     if required:
-        body = ' ", " '.join(required)
-        if optional:
-            body += f' ( ", " ( {" | ".join(optional)} ) )*'
+        body = ' ", " '.join(required) + (" " + tail(0) if optional else "")
     elif optional:
-        any_ = " | ".join(optional)
-        body = f"( ( {any_} ) ( \", \" ( {any_} ) )* )?"
+        body = "( " + " | ".join(f"{o} {tail(i + 1)}".strip()
+                                 for i, o in enumerate(optional)) + " )?"
     else:
         body = ""
     return body, rules

@@ -300,3 +300,18 @@ def test_run_plan_without_a_model(data_dir: Path, registry: Registry) -> None:
     result = run_plan(checked, ws, registry)
     assert result.answers[0].value == 6 and result.answers[1].unit == "µm²"
     assert result.answers[1].column == "area_um2"
+
+
+def test_the_grammar_lets_each_parameter_be_written_at_most_once() -> None:
+    # The model once wrote `axes="ZYX"` over and over until the token limit under a grammar
+    # whose optional parameters formed a repeatable list.
+    import tools
+
+    text = plan_grammar(tools.load_all(), ["open_image", "threshold_labeling"],
+                        variables={"stack": "image"}, max_calls=2)
+    call = next(r for r in text.splitlines() if r.startswith("l1-call-open-image ::="))
+    assert ")*" not in call and ")+" not in call
+    assert call.count("arg-open-image-axes") == 1
+    labeling = next(r for r in text.splitlines()
+                    if r.startswith("l1-call-threshold-labeling ::="))
+    assert ")*" not in labeling
