@@ -133,7 +133,8 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                  variables: Mapping[str, str] | Sequence[str] = (), allow_reply: bool = True,
                  max_calls: int = MAX_CALLS,
                  parameters: Callable[[Tool], Iterable[str]] | None = None,
-                 first: Iterable[str] | None = None, inputs: Iterable[str] = ()) -> str:
+                 first: Iterable[str] | None = None, inputs: Iterable[str] = (),
+                 statistic: bool = False, reply_only: bool = False) -> str:
     """The GBNF text of plans over ``tools`` (all of the registry's by default).
 
     Parameters
@@ -157,6 +158,11 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     inputs : iterable of str
         Variables read from the request's own files: ``show(...)`` may not name them, since
         showing a user their file back answers nothing.
+    statistic : bool
+        The answer must include a column statistic (``mean(table, "area")`` ...): the request
+        asks for one.
+    reply_only : bool
+        Only the ``reply("...")`` branch: a question about concepts, not data.
 
     Returns
     -------
@@ -220,24 +226,36 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                                  + ' ) "\\n"')
         made_by_line.append(made_here)
         plan_parts.append(line)
-    answerable = []
-    for count in range(len(plan_parts) + 1):
-        known = defined + [pair for made in made_by_line[:count] for pair in made]
-        answerable.append(_answer_rules(rules, count, known, hidden=set(inputs)))
+    def answers(statistic: bool) -> list[bool]:
+        out = []
+        for count in range(len(plan_parts) + 1):
+            known = defined + [pair for made in made_by_line[:count] for pair in made]
+            out.append(_answer_rules(rules, count, known, hidden=set(inputs),
+                                     statistic=statistic))
+        return out
+
+    answerable = answers(statistic)
+    if statistic and not any(answerable):
+        answerable = answers(False)  # no table can be made here: any answer will do
     # plan ::= answer-0 | line-1 ( answer-1 | line-2 ( answer-2 | ... ) )
     nested = ""
     for count in range(len(plan_parts), -1, -1):
         options = [f"answer-{count}"] if answerable[count] and (count or not opening) else []
         if nested:
             options.append(nested)
+        if not options:
+            nested = ""  # a line after which no answer can follow is not offered
+            continue
         inner = " | ".join(options)
         nested = f"line-{count} ( {inner} )" if count else inner
     if not nested and not allow_reply:
         raise ValueError("no plan can be written: no variables and no tool without inputs")
     plan_rule = f"plan ::= {nested}" if nested else ""
     stats = " | ".join(_gbnf_literal(s) for s in STATISTICS)
+    if reply_only:
+        plan_rule = ""
     root = "root ::= " + " | ".join(
-        (["plan"] if plan_rule else []) + (["reply"] if allow_reply else []))
+        (["plan"] if plan_rule else []) + (["reply"] if allow_reply or reply_only else []))
     grammar = [
         root,
         *([plan_rule] if plan_rule else []),
@@ -291,9 +309,17 @@ def _trim(tool_: Tool, allowed: set[str] | None) -> Any:
     return _Trimmed(tool_, allowed)
 
 
+MAX_ANSWERS = 4
+"""Most values one ``answer(...)`` may name."""
+
+
 def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, str]], *,
-                  hidden: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+                  hidden: set[str] = frozenset(),  # type: ignore[assignment]
+                  statistic: bool = False) -> bool:
     """``answer-<count>``: the answer after ``count`` lines, over the variables known then.
+
+    With ``statistic``, one of the values must be a column statistic (the request asks for a
+    mean, median, total or spread), so there is no answer before a table exists.
 
     Returns whether there is anything to answer with (no variables: no answer rule).
     """
@@ -312,10 +338,19 @@ def _answer_rules(rules: dict[str, str], count: int, known: Sequence[tuple[str, 
         items.append(f'stat "(" ( {_alternatives(tables)} ) ", " column where? ")"')
     if every:
         items.append(f'"show(" ( {_alternatives(every)} ) ")"')
-    if not items:
+    if not items or (statistic and not tables):
         return False
     item = f"item-{count}"
     rules[item] = f"{item} ::= " + " | ".join(items)
     rule = f"answer-{count}"
-    rules[rule] = f'{rule} ::= "answer(" {item} ( ", " {item} )* ")"'
+    more = " ".join(f'( ", " {item} )?' for _ in range(MAX_ANSWERS - 1))
+    if statistic:
+        # Bounded, and the statistic after at most one other value ("count them and give
+        # their mean area"): an unbounded list let the model repeat count(...) until the
+        # token limit.
+        stat_item = f'stat "(" ( {_alternatives(tables)} ) ", " column where? ")"'
+        rules[rule] = (f'{rule} ::= "answer(" ( {item} ", " )? {stat_item} '
+                       + " ".join(f'( ", " {item} )?' for _ in range(MAX_ANSWERS - 2)) + ' ")"')
+    else:
+        rules[rule] = f'{rule} ::= "answer(" {item} {more} ")"'
     return True

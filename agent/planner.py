@@ -134,6 +134,50 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.match(text)) or text.strip().endswith("?")
 
 
+_STATISTIC = re.compile(r"\b(mean|average|avg|median|sum|standard deviation|std|sd|spread)\b",
+                        re.IGNORECASE)
+_NOT_STATISTIC = re.compile(r"\b(mean squared|average precision|show|plot|display|histogram)\b",
+                            re.IGNORECASE)
+_DATA_WORDS = re.compile(
+    r"\b(how many|number of|count|mean|average|median|area|areas|size|sizes|volume|intensity|"
+    r"larger|smaller|bigger|them|they|those|these|their|it|its|this one|the (?:result|table|"
+    r"labels|image|segmentation|nuclei|cells|objects|blobs|spots|tracks)|now|again)\b",
+    re.IGNORECASE)
+
+
+def asks_for_statistic(request: str) -> bool:
+    """Whether the request asks for a column statistic (a mean, median, sum or spread), so
+    that its answer must include one ("what is the mean area?" is not answered by a count).
+
+    Examples
+    --------
+    >>> asks_for_statistic("What is the mean area of the objects in a.tif?")
+    True
+    >>> asks_for_statistic("How many nuclei? Mean squared displacement too")
+    False
+    >>> asks_for_statistic("count the cells in a.tif")
+    False
+    """
+    return bool(_STATISTIC.search(request)) and not _NOT_STATISTIC.search(request)
+
+
+def is_conceptual(request: str) -> bool:
+    """Whether a request is a question about concepts, not about data: it names no file and
+    no quantity, and refers to no earlier result ("What does non-local means denoising do?").
+
+    Examples
+    --------
+    >>> is_conceptual("What does non-local means denoising do?")
+    True
+    >>> is_conceptual("How many of them are larger than 100 px?")
+    False
+    >>> is_conceptual("Segment a.tif")
+    False
+    """
+    return (is_question(request) and not named_files(request)
+            and not _DATA_WORDS.search(request))
+
+
 def named_files(request: str) -> list[str]:
     """File names in a request, in order: ``a.tif``, ``data/b.ome.tif``, ``"my cells.tif"``.
 
@@ -729,7 +773,9 @@ class Agent:
                                allow_reply=not files,
                                parameters=lambda t: stated_parameters(t, request),
                                first=opening_tools(request, tools, self.registry),
-                               inputs=[_variable(f) for f in files])
+                               inputs=[_variable(f) for f in files],
+                               statistic=asks_for_statistic(request),
+                               reply_only=is_conceptual(request))
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
@@ -766,7 +812,8 @@ class Agent:
                         variables={n: b.kind for n, b in variables.items()},
                         allow_reply=not files,
                         parameters=lambda t: stated_parameters(t, request), first=starts,
-                        inputs=[_variable(f) for f in files])
+                        inputs=[_variable(f) for f in files],
+                        statistic=asks_for_statistic(request))
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "

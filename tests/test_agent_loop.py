@@ -315,3 +315,25 @@ def test_the_grammar_lets_each_parameter_be_written_at_most_once() -> None:
     labeling = next(r for r in text.splitlines()
                     if r.startswith("l1-call-threshold-labeling ::="))
     assert ")*" not in labeling
+
+
+def test_a_statistic_asked_for_needs_a_table_and_answers_are_bounded() -> None:
+    import tools
+
+    registry = tools.load_all()
+    text = plan_grammar(registry, ["measure_objects"], variables={"cells": "labels"},
+                        max_calls=2, statistic=True)
+    rules = dict(line.split(" ::= ", 1) for line in text.splitlines() if " ::= " in line)
+    assert "answer-0" not in rules  # a count of the labels alone cannot answer "the mean"
+    assert "stat" in rules["answer-1"] and "*" not in rules["answer-1"]
+    plain = plan_grammar(registry, ["measure_objects"], variables={"cells": "labels"},
+                         max_calls=2)
+    assert "answer-0" in plain and ")*" not in plain.split("answer-0 ::=")[1].splitlines()[0]
+
+
+def test_a_conceptual_question_may_only_be_replied_to() -> None:
+    import tools
+
+    text = plan_grammar(tools.load_all(), ["denoise_nlm"], variables={"nuclei": "image"},
+                        reply_only=True)
+    assert text.splitlines()[0] == "root ::= reply"
