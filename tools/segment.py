@@ -909,6 +909,189 @@ def _split_by_distance(
     return _flood_markers(markers.astype(np.int32, copy=False), mask)
 
 
+NECK_DEPTH = 0.03  # seeds: a neck at least this much lower (log distance) than both peaks
+NECK_FLOOR = 0.2  # ... counted only where the distance exceeds this x the region's deepest point
+THRESHOLD_METHODS = ("otsu", "triangle")  # the foreground: the lower of these thresholds
+COVER_FLOOR = 0.35  # disc cover: a disc's centre lies deeper than this x the region's deepest
+COVER_NEW = 0.6  # ... and at least this fraction of its area is not yet covered
+COVER_AREA = 1.15  # ... tried on regions larger than this x the disc at their deepest point
+COVER_ELLIPSE_IOU = 0.97  # ... that their own moment ellipse does not explain (IoU below this)
+COVER_AFTER_BACKGROUND = False
+COVER_MIN_PER_RADIUS = 0.5
+COVER_SEPARATION = 1.2
+ROUND_ASPECT = 0.8  # ... and only when the image's objects are round (median minor/major axis)
+
+
+def _spacing_or_none(ndim: int, pixel_size: PixelSize | None) -> np.ndarray | None:
+    if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == ndim:
+        return np.asarray(check_spacing(pixel_size.spacing, ndim), dtype=float)
+    return None
+
+
+def _neck_markers(
+    where: np.ndarray, distance: np.ndarray, regions: np.ndarray, n_regions: int,
+) -> np.ndarray:
+    """Labelled seeds: maxima of the distance map that a neck separates from each other.
+
+    Two overlapping round objects make one region whose distance map has a peak in each and a
+    saddle at the neck between them. The neck's depth relative to the peaks does not depend on
+    the objects' size (for two equal discs at ``k`` times the summed radii the saddle is
+    ``sqrt(1 - k^2)`` of the peak), so the seeds are the h-maxima of the log distance
+    (``NECK_DEPTH``), counted only where the distance is more than ``NECK_FLOOR`` times the
+    region's deepest point (and more than 1.5 px): a bump of a noisy outline has a large
+    relative dip but a small distance and is never a seed.
+    """
+    from skimage.morphology import h_maxima
+
+    full = ndi.generate_binary_structure(where.ndim, where.ndim)
+    deepest = np.zeros(n_regions + 1, dtype=np.float32)
+    deepest[1:] = ndi.maximum(distance, regions, np.arange(1, n_regions + 1))
+    floor = np.maximum(np.float32(1.5), np.float32(NECK_FLOOR) * deepest[regions])
+    relief = np.log(np.maximum(distance, floor)).astype(np.float32)
+    peaks = h_maxima(relief, NECK_DEPTH).astype(bool) & where & (distance > floor)
+    markers, _ = ndi.label(peaks, structure=full)
+    return markers.astype(np.int32, copy=False)
+
+
+def _median_aspect(regions: np.ndarray, n_regions: int) -> float:
+    """Median minor/major axis ratio (second moments) of the regions of 9 or more pixels."""
+    if n_regions == 0:
+        return 1.0
+    index = np.arange(1, n_regions + 1)
+    area = np.asarray(ndi.sum(np.ones(regions.shape, np.float32), regions, index))
+    big = area >= 9
+    if not big.any():
+        return 1.0
+    grids = np.indices(regions.shape, dtype=np.float32)
+    means = [np.asarray(ndi.sum(g, regions, index)) / np.maximum(area, 1) for g in grids]
+    d = regions.ndim
+    cov = np.empty((n_regions, d, d))
+    for i in range(d):
+        for j in range(i, d):
+            c = np.asarray(ndi.sum(grids[i] * grids[j], regions, index)) / np.maximum(area, 1)
+            cov[:, i, j] = cov[:, j, i] = c - means[i] * means[j]
+    eig = np.linalg.eigvalsh(cov[big])
+    aspect = np.sqrt(np.clip(eig[:, 0], 0, None) / np.maximum(eig[:, -1], 1e-9))
+    return float(np.median(aspect))
+
+
+def _ellipse_iou(inside: np.ndarray, spacing: np.ndarray | None) -> float:
+    """IoU of a region with the ellipse (ellipsoid) of its own second moments."""
+    pad = np.pad(inside, 3)
+    scale = np.ones(pad.ndim) if spacing is None else spacing
+    points = np.argwhere(pad) * scale
+    centre = points.mean(axis=0)
+    cov = np.atleast_2d(np.cov(points.T)) + 1e-6 * np.eye(pad.ndim)
+    grid = np.indices(pad.shape).reshape(pad.ndim, -1).T * scale - centre
+    mahalanobis = np.einsum("ij,jk,ik->i", grid, np.linalg.inv(cov), grid).reshape(pad.shape)
+    ellipse = mahalanobis <= pad.ndim + 2  # a uniform ellipse ends at this squared distance
+    return float(np.count_nonzero(ellipse & pad) / max(1, np.count_nonzero(ellipse | pad)))
+
+
+def _disc_cover(inside: np.ndarray, distance: np.ndarray, spacing: np.ndarray | None,
+                min_radius: float = 1.5, max_seeds: int = 64) -> list[tuple[int, ...]]:
+    """Seeds of a region covered greedily by its largest inscribed discs (balls).
+
+    The deepest point's disc comes first; then, deepest first, each point outside the discs
+    taken so far whose own disc is at least ``COVER_NEW`` new area becomes a seed. A small
+    object overlapping a large one makes a shoulder on the distance map, not a peak (no neck
+    between them), but its inscribed disc is mostly outside the large one's.
+    """
+    scale = np.ones(inside.ndim) if spacing is None else spacing / spacing[-1]
+    values = distance[inside]
+    floor = max(1.5, min_radius, COVER_FLOOR * float(values.max()))
+    points = np.argwhere(inside)
+    physical = points * scale
+    candidate = values > floor
+    order = np.flatnonzero(candidate)[np.argsort(-values[candidate], kind="stable")]
+    cand_xyz, cand_r = physical[order], values[order]
+    covered = np.zeros(len(points), dtype=bool)
+    alive = np.ones(len(order), dtype=bool)
+    seeds: list[tuple[int, ...]] = []
+    while alive.any() and len(seeds) < max_seeds:
+        k = int(np.argmax(alive))
+        centre, radius = cand_xyz[k], float(cand_r[k])
+        disc = np.sum((physical - centre) ** 2, axis=1) <= radius * radius
+        new = np.count_nonzero(disc & ~covered) / max(1, np.count_nonzero(disc))
+        near = np.sum((cand_xyz - centre) ** 2, axis=1)
+        if not seeds or new >= COVER_NEW:
+            seeds.append(tuple(points[order[k]]))
+            covered |= disc
+            alive &= near > (COVER_SEPARATION * radius) ** 2
+        else:  # its neighbours would add as little: skip them too
+            alive &= near > (0.5 * radius) ** 2
+            alive[k] = False
+    return seeds
+
+
+def _split_round_objects(
+    mask: np.ndarray, core: np.ndarray, pixel_size: PixelSize | None, *, cover: bool = True,
+    min_radius: float = 1.5,
+) -> tuple[np.ndarray, bool]:
+    """Split touching objects of ``mask`` from seeds found in ``core`` (a tighter foreground).
+
+    Seeds are the neck-separated maxima of the distance map (:func:`_neck_markers`); when the
+    image's objects are round (median aspect >= ``ROUND_ASPECT``), a region larger than the
+    disc at its deepest point (``COVER_AREA``) that its own moment ellipse does not explain
+    (``COVER_ELLIPSE_IOU``) is seeded by a greedy cover with inscribed discs instead
+    (:func:`_disc_cover`), which also finds a small object overlapping a large one. Returns the
+    labels and whether the disc cover was used.
+
+    Chosen on generated images that differ from the blob-count benchmark's
+    (``python -m evals.toolbench.counting``, design seeds; then checked on held-out seeds):
+    the old rule (distance maxima at least half a radius apart and deep, only in regions over
+    1.3 large objects) took its sizes from the scale estimate, which reads an overlapping
+    pair as one larger object, and left most pairs whole: blobs exact / +-1 0.536 / 0.643,
+    pairs of discs 0.0 / 0.111. Neck seeds alone: 0.589 / 0.679 and 0.222 / 0.222 (a small
+    disc on a large one makes no neck). The disc cover on every region: 0.643 / 0.857 on blobs
+    but +54 % on elongated, textured nuclei, which it cuts into discs; hence the gates (the
+    region not an ellipse, the image's objects round). The real nuclei are elongated enough
+    (median aspect well under 0.8) that only neck seeds run there.
+    """
+    spacing = _spacing_or_none(mask.ndim, pixel_size)
+    full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
+    regions, n_regions = ndi.label(core, structure=full)
+    if n_regions == 0:
+        return ndi.label(mask, structure=full)[0].astype(np.int32), False
+    distance = ndi.distance_transform_edt(core, sampling=spacing).astype(np.float32)
+    if spacing is not None:
+        distance /= np.float32(spacing[-1])  # in X-pixels, like the radii
+    distance = smooth(distance, axis_sigmas(0.5, mask.ndim, pixel_size))
+    markers = _neck_markers(core, distance, regions, n_regions)
+    covered = False
+    if cover and _median_aspect(regions, n_regions) >= ROUND_ASPECT:
+        area = np.bincount(regions.ravel(), minlength=n_regions + 1).astype(float)
+        deepest = np.zeros(n_regions + 1)
+        deepest[1:] = ndi.maximum(distance, regions, np.arange(1, n_regions + 1))
+        if mask.ndim == 2:
+            disc = math.pi * deepest**2
+        else:
+            ratio = 1.0 if spacing is None else float(np.prod(spacing[-1] / spacing))
+            disc = 4 / 3 * math.pi * deepest**3 * ratio
+        next_id = int(markers.max()) + 1
+        boxes = ndi.find_objects(regions)
+        for region in np.flatnonzero(area > COVER_AREA * disc):
+            if region == 0 or boxes[region - 1] is None:
+                continue
+            box = boxes[region - 1]
+            inside = regions[box] == region
+            if _ellipse_iou(inside, spacing) >= COVER_ELLIPSE_IOU:
+                continue
+            seeds = _disc_cover(inside, np.where(inside, distance[box], 0), spacing,
+                                min_radius=min_radius)
+            if len(seeds) < 2:
+                continue
+            local = markers[box]
+            local[inside] = 0
+            for point in seeds:
+                local[point] = next_id
+                next_id += 1
+            covered = True
+    if int(markers.max()) == 0:
+        return ndi.label(mask, structure=full)[0].astype(np.int32), covered
+    return _flood_markers(relabel_consecutive(markers), mask), covered
+
+
 @tool(category="segment")
 def segment_objects(
     image: Image,
@@ -1017,36 +1200,38 @@ def segment_objects(
     sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(work, sigmas)
     min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
-    mask = _drop_specks(blurred > foreground_threshold(work, blurred, sigmas, "otsu"), min_size)
+    levels = [foreground_threshold(work, blurred, sigmas, m) for m in THRESHOLD_METHODS]
+    mask = _drop_specks(blurred > min(levels), min_size)
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
+    # Necks are measured on the tighter, first (Otsu) foreground: the lower threshold fattens
+    # them; objects above the lower threshold only (dim ones) are kept whole.
+    core = mask & (blurred > levels[0])
     full = ndi.generate_binary_structure(data.ndim, data.ndim)
     regions, _ = ndi.label(mask, structure=full)
-    sizes = np.bincount(regions.ravel())[1:]
-    large = _object_area(1.1 * r_high, data.ndim, pixel_size)
-    is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
-    n_clumps = int(is_clump.sum())
-    split = method == "watershed" or (method != "threshold" and n_clumps > 0)
+    if min(levels) < levels[0]:
+        reasons.append(f"foreground at the lower of Otsu's and the triangle threshold "
+                       f"({min(levels):.3g} < {levels[0]:.3g}: dim objects kept)")
     if method == "threshold":
         reasons.append("threshold (asked for)")
-    elif method == "watershed":
-        reasons.append("watershed (asked for)")
-    elif split:
-        reasons.append(f"{n_clumps} region{'s' if n_clumps != 1 else ''} larger than "
-                       f"{CLUMP_AREA_RATIO:g} objects: touching objects, split there by a "
-                       "distance watershed")
+        labels, chosen = regions, "threshold"
     else:
-        reasons.append("objects are apart: a threshold is enough")
-    if split:
-        min_distance = max(1, round(SEED_DISTANCE_PER_RADIUS * r_low))
-        # Only the large regions are split: a single object's noisy outline can seed two.
-        seed_mask = None if method == "watershed" else is_clump[regions]
-        labels = _split_by_distance(mask, min_distance, pixel_size, seed_mask,
-                                    min_depth=SEED_DEPTH_PER_RADIUS * r_low)
-        chosen = "watershed"
-    else:
-        labels = regions
-        chosen = "threshold"
+        labels, covered = _split_round_objects(mask, core, pixel_size,
+                                               cover=work is data or COVER_AFTER_BACKGROUND,
+                                               min_radius=COVER_MIN_PER_RADIUS * r_low)
+        labels = relabel_consecutive(labels)
+        # Regions of the core that the lower threshold joins are separated, not split.
+        n_core = int(ndi.label(core, structure=full)[1])
+        n_split = int(labels.max()) - max(int(regions.max()), n_core)
+        chosen = "watershed" if n_split > 0 or method == "watershed" else "threshold"
+        if method == "watershed":
+            reasons.append("watershed (asked for)")
+        elif n_split > 0:
+            reasons.append(
+                f"touching objects: {n_split} more after splitting at necks of the distance "
+                "map" + (" and by inscribed discs (round objects)" if covered else ""))
+        else:
+            reasons.append("objects are apart: a threshold is enough")
     if work is not data:
         chosen = f"background_removal+{chosen}"
     record_choice("method", chosen, "; ".join(reasons) + f" ({why_size})")
