@@ -1237,14 +1237,19 @@ def segment_objects(
     if min(levels) < levels[0]:
         reasons.append(f"foreground at the lower of Otsu's and the triangle threshold "
                        f"({min(levels):.3g} < {levels[0]:.3g}: dim objects kept)")
+    # Objects keep the extent of the tighter (Otsu) foreground where they reach it: the lower
+    # threshold is for finding dim objects, and at it small bright ones are 2-3x too large
+    # (F1 at IoU 0.5 fell to 0.01 on discs of radius 3 px).
+    has_core = np.bincount(regions[core], minlength=int(regions.max()) + 1) > 0
+    final = core | ~has_core[regions]
     if method == "threshold":
         reasons.append("threshold (asked for)")
-        labels, chosen = regions, "threshold"
+        labels, chosen = ndi.label(final, structure=full)[0], "threshold"
     else:
         labels, covered, n_core = _split_round_objects(mask, core, pixel_size,
                                                cover=work is data or COVER_AFTER_BACKGROUND,
                                                min_radius=COVER_MIN_PER_RADIUS * r_low)
-        labels = relabel_consecutive(labels)
+        labels = relabel_consecutive(np.where(final, labels, 0))
         # Regions of the core that the lower threshold joins are separated, not split.
         n_split = int(labels.max()) - max(int(regions.max()), n_core)
         chosen = "watershed" if n_split > 0 or method == "watershed" else "threshold"
