@@ -53,6 +53,7 @@ def check_sigma(value: float, name: str, *, allow_zero: bool = True) -> float:
 SPOT_SIGMA_PER_RADIUS = 0.4  # voronoi-Otsu seeds: one maximum per object, not per texture grain
 OUTLINE_SIGMA_PER_RADIUS = 0.25  # voronoi-Otsu outline: noise gone, outline kept
 SMOOTH_SIGMA_PER_RADIUS = 0.2  # threshold/watershed blur
+SEED_DISTANCE_PER_RADIUS = 0.5  # watershed seeds: closer maxima are one object
 WATERSHED_SEED_DISTANCE_PER_RADIUS = 0.8  # seeded_watershed on its own: every region is split
 SEED_DEPTH_PER_RADIUS = 0.5  # watershed seeds lie at least this deep inside the foreground
 MIN_AREA_FRACTION = 0.15  # smallest object kept: this fraction of the small objects' area
@@ -820,6 +821,7 @@ def relabel_sequential(labels: Labels) -> Labels:
 
 # -- the segmenter that picks its method --------------------------------------------------------
 
+CLUMP_AREA_RATIO = 1.3  # a region this many times a large object's area may hold several
 UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
 SegmentMethod = Literal["auto", "threshold", "watershed", "voronoi_otsu", "background_removal"]
 
@@ -868,252 +870,43 @@ def _peak_markers(peaks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return markers.astype(np.int32, copy=False)
 
 
-# How segment_objects splits touching objects and finds dim ones. Every value was chosen on
-# the generated images of evals/toolbench/counting.py (design seeds), never on the blob-count
-# benchmark; the figures quoted are design-set exact / within-1 rates of the "blobs" images.
-THRESHOLD_METHODS = ("otsu", "triangle")  # foreground: the lower; Otsu alone misses dim objects
-# (dim blobs 34 % -> 12 % undercount, nuclei with a 4-8x brightness range 30 % -> 13 %; Li
-# was between the two)
-NECK_DEPTH = 0.03  # seeds: maxima whose dynamic in log distance is at least this (0.03 beat
-# 0.06 and 0.1 on touching nuclei: -4.6 % against -8.8 % and -15 %)
-NECK_FLOOR = 0.2  # ... and whose distance exceeds this x the region's deepest point
-MAXIMA_BOX = 3  # candidate maxima: 3x3 box maxima (5x5 is 0.2 s faster at 2048^2 but missed
-# touching nuclei: -11.7 % against -4.6 %)
-DISTANCE_BLUR = 0.5  # px; the distance map is blurred this much (none: blobs 0.679 vs 0.732)
-COVER_FLOOR = 0.35  # disc cover: a disc's centre lies deeper than this x the region's deepest
-COVER_MIN_PER_RADIUS = 0.5  # ... and than this x the small objects' radius (0: noisy single
-# discs were cut, blobs 0.607 / 0.839 with bias +2.6 %; 0.5: 0.696 / 0.821, bias 0; 0.7: 0.643)
-COVER_NEW = 0.6  # ... and at least this fraction of its area is not yet covered
-COVER_SEPARATION = 1.2  # ... and it lies farther than this x the radius from every disc taken
-# (1.0: noisy separated discs r 3-6 px miscounted on 6 of 12 images, 1.2: none; 1.4 too few)
-COVER_AREA = 1.15  # ... tried on regions larger than this x the disc at their deepest point
-COVER_ELLIPSE_IOU = 0.97  # ... that their own moment ellipse does not explain (IoU below this)
-ROUND_ASPECT = 0.8  # ... and only when the image's objects are round (median minor/major
-# axis): on every region the cover cut elongated nuclei into discs (+54 % on nuclei)
-COVER_AFTER_BACKGROUND = False  # ... and not on background-removed images (textured objects
-# on an uneven background have ragged outlines)
+def _split_by_distance(
+    mask: np.ndarray, min_distance: int, pixel_size: PixelSize | None,
+    seed_mask: np.ndarray | None = None, min_depth: float = 0.0,
+) -> np.ndarray:
+    """Watershed of the distance to the background from its maxima: touching round shapes.
 
-
-def _spacing_or_none(ndim: int, pixel_size: PixelSize | None) -> np.ndarray | None:
-    if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == ndim:
-        return np.asarray(check_spacing(pixel_size.spacing, ndim), dtype=float)
-    return None
-
-
-def _neck_markers(
-    where: np.ndarray, distance: np.ndarray, regions: np.ndarray, n_regions: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled seeds: maxima of the distance map that a neck separates from each other.
-
-    Two overlapping round objects make one region whose distance map has a peak in each and a
-    saddle at the neck between them. The neck's depth relative to the peaks does not depend on
-    the objects' size (for two equal discs at ``k`` times the summed radii the saddle is
-    ``sqrt(1 - k^2)`` of the peak), so a seed is a maximum whose dynamic in the log distance
-    is at least ``NECK_DEPTH`` (the h-maxima of the log distance), counted only where the
-    distance is more than ``NECK_FLOOR`` times the region's deepest point (and more than
-    1.5 px): a bump of a noisy outline has a large relative dip but a small distance and is
-    never a seed. The dynamic of each lower maximum is tested directly (its part of the region
-    ``NECK_DEPTH`` below it holds nothing higher), region by region and only where a region
-    has two or more maxima: scikit-image's ``h_maxima`` on the whole image sorts every pixel
-    and took 6.7 s at 2048x2048. Returns the markers and the deepest distance of each region
-    (index 0: background).
+    Seeds are taken only inside ``seed_mask`` when given (region by region, so the distance
+    map is computed only there), and only where the distance to the background is at least
+    ``min_depth`` (a bump of a noisy outline is not an object); regions without seeds stay
+    whole.
     """
-    full = ndi.generate_binary_structure(where.ndim, where.ndim)
-    peaks = (distance == ndi.maximum_filter(distance, size=MAXIMA_BOX, mode="constant")) & where
-    peaks &= distance > 1.5
-    flat = np.flatnonzero(peaks)
-    region_of = regions.ravel()[flat]
-    value = distance.ravel()[flat]
-    deepest = np.zeros(n_regions + 1, dtype=np.float32)
-    np.maximum.at(deepest, region_of, value)
-    floor = np.maximum(np.float32(1.5), np.float32(NECK_FLOOR) * deepest)
-    keep = value > floor[region_of]
-    flat, region_of = flat[keep], region_of[keep]
-    plateaus, _ = ndi.label(peaks, structure=full)
-    plateau_of = plateaus.ravel()[flat]
-    pairs = np.unique(np.stack([region_of, plateau_of]), axis=1)
-    per_region = np.bincount(pairs[0], minlength=n_regions + 1)
-    markers = np.zeros(where.shape, dtype=np.int32)
-    single = per_region[region_of] == 1
-    markers.ravel()[flat[single]] = region_of[single]  # one seed: the region's own number
-    next_id = n_regions + 1
-    boxes = ndi.find_objects(regions)
-    multi = per_region[region_of] >= 2
-    for region in np.flatnonzero(per_region >= 2):
-        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[region - 1])
-        inside = regions[box] == region
-        local = np.where(inside, distance[box], 0)
-        here = multi & (region_of == region)
-        tops = plateau_of[here]
-        heights = distance.ravel()[flat[here]]
-        peaks_here = plateaus[box]
-        order = np.unique(tops)
-        top_height = {int(t): float(heights[tops == t].max()) for t in order}
-        highest = max(top_height, key=top_height.get)
-        for plateau, height in top_height.items():
-            seed = (peaks_here == plateau) & inside
-            if plateau != highest:
-                # The maximum's dynamic: at NECK_DEPTH (log) below it, its part of the region
-                # must hold nothing higher, else a ridge joins it to a higher peak.
-                level = height * math.exp(-NECK_DEPTH)
-                parts, _ = ndi.label(local >= level, structure=full)
-                part = parts[seed][0]
-                if float(local[parts == part].max()) > height * (1 + 1e-6):
-                    continue
-            markers[box][seed] = next_id
-            next_id += 1
-    return markers, deepest
-
-
-def _median_aspect(regions: np.ndarray, n_regions: int) -> float:
-    """Median minor/major axis ratio (second moments) of the regions of 9 or more pixels."""
-    if n_regions == 0:
-        return 1.0
-    flat = np.flatnonzero(regions)
-    owner = regions.ravel()[flat]
-    coords = np.unravel_index(flat, regions.shape)
-    area = np.bincount(owner, minlength=n_regions + 1).astype(float)
-    big = area >= 9
-    big[0] = False
-    if not big.any():
-        return 1.0
-    d = regions.ndim
-    safe = np.maximum(area, 1)
-    means = [np.bincount(owner, c, n_regions + 1) / safe for c in coords]
-    cov = np.empty((n_regions + 1, d, d))
-    for i in range(d):
-        for j in range(i, d):
-            c = np.bincount(owner, coords[i].astype(float) * coords[j], n_regions + 1) / safe
-            cov[:, i, j] = cov[:, j, i] = c - means[i] * means[j]
-    eig = np.linalg.eigvalsh(cov[big])
-    aspect = np.sqrt(np.clip(eig[:, 0], 0, None) / np.maximum(eig[:, -1], 1e-9))
-    return float(np.median(aspect))
-
-
-def _ellipse_iou(inside: np.ndarray, spacing: np.ndarray | None) -> float:
-    """IoU of a region with the ellipse (ellipsoid) of its own second moments."""
-    if np.count_nonzero(inside) < 3 * inside.ndim:
-        return 1.0
-    pad = np.pad(inside, 3)
-    scale = np.ones(pad.ndim) if spacing is None else spacing
-    points = np.argwhere(pad) * scale
-    centre = points.mean(axis=0)
-    cov = np.atleast_2d(np.cov(points.T)) + 1e-6 * np.eye(pad.ndim)
-    grid = np.indices(pad.shape).reshape(pad.ndim, -1).T * scale - centre
-    mahalanobis = np.einsum("ij,jk,ik->i", grid, np.linalg.inv(cov), grid).reshape(pad.shape)
-    ellipse = mahalanobis <= pad.ndim + 2  # a uniform ellipse ends at this squared distance
-    return float(np.count_nonzero(ellipse & pad) / max(1, np.count_nonzero(ellipse | pad)))
-
-
-def _disc_cover(inside: np.ndarray, distance: np.ndarray, spacing: np.ndarray | None,
-                min_radius: float = 1.5, max_seeds: int = 64) -> list[tuple[int, ...]]:
-    """Seeds of a region covered greedily by its largest inscribed discs (balls).
-
-    The deepest point's disc comes first; then, deepest first, each point outside the discs
-    taken so far whose own disc is at least ``COVER_NEW`` new area becomes a seed. A small
-    object overlapping a large one makes a shoulder on the distance map, not a peak (no neck
-    between them), but its inscribed disc is mostly outside the large one's.
-    """
-    scale = np.ones(inside.ndim) if spacing is None else spacing / spacing[-1]
-    values = distance[inside]
-    floor = max(1.5, min_radius, COVER_FLOOR * float(values.max()))
-    points = np.argwhere(inside)
-    physical = points * scale
-    candidate = values > floor
-    order = np.flatnonzero(candidate)[np.argsort(-values[candidate], kind="stable")]
-    cand_xyz, cand_r = physical[order], values[order]
-    covered = np.zeros(len(points), dtype=bool)
-    alive = np.ones(len(order), dtype=bool)
-    seeds: list[tuple[int, ...]] = []
-    while alive.any() and len(seeds) < max_seeds:
-        k = int(np.argmax(alive))
-        centre, radius = cand_xyz[k], float(cand_r[k])
-        disc = np.sum((physical - centre) ** 2, axis=1) <= radius * radius
-        new = np.count_nonzero(disc & ~covered) / max(1, np.count_nonzero(disc))
-        near = np.sum((cand_xyz - centre) ** 2, axis=1)
-        if not seeds or new >= COVER_NEW:
-            seeds.append(tuple(points[order[k]]))
-            covered |= disc
-            alive &= near > (COVER_SEPARATION * radius) ** 2
-        else:  # its neighbours would add as little: skip them too
-            alive &= near > (0.5 * radius) ** 2
-            alive[k] = False
-    return seeds
-
-
-def _split_round_objects(
-    mask: np.ndarray, core: np.ndarray, pixel_size: PixelSize | None, *, cover: bool = True,
-    min_radius: float = 1.5,
-) -> tuple[np.ndarray, bool, int]:
-    """Split touching objects of ``mask`` from seeds found in ``core`` (a tighter foreground).
-
-    Seeds are the neck-separated maxima of the distance map (:func:`_neck_markers`); when the
-    image's objects are round (median aspect >= ``ROUND_ASPECT``), a region larger than the
-    disc at its deepest point (``COVER_AREA``) that its own moment ellipse does not explain
-    (``COVER_ELLIPSE_IOU``) is seeded by a greedy cover with inscribed discs instead
-    (:func:`_disc_cover`), which also finds a small object overlapping a large one. Returns the
-    labels, whether the disc cover was used and the number of regions of ``core``.
-
-    Chosen on generated images that differ from the blob-count benchmark's
-    (``python -m evals.toolbench.counting``, design seeds; exact / within-1 rate on its 56
-    "blobs" images, 3 to 90 blobs of radius 2.5-10 px): the old rule (distance maxima at
-    least half a radius apart and deep, only in regions over 1.3 large objects) took its sizes
-    from the scale estimate, which reads an overlapping pair as one larger object, and left
-    most pairs whole: 0.536 / 0.643, and 0 of 9 images of overlapping pairs exact. Neck seeds
-    alone: 0.589 / 0.679 (a small disc on a large one makes a shoulder on the distance map,
-    not a second peak). The disc cover on every region: 0.643 / 0.857, but +54 % on
-    elongated, textured nuclei, which it cuts into discs; hence the gates. With the gates and
-    the cover's limits: 0.732 / 0.821, nuclei -4.6 %.
-    """
-    spacing = _spacing_or_none(mask.ndim, pixel_size)
+    spacing = (
+        check_spacing(pixel_size.spacing, mask.ndim)
+        if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == mask.ndim
+        else None
+    )
+    footprint = np.ones((2 * int(min_distance) + 1,) * mask.ndim, dtype=bool)
+    blur = axis_sigmas(1.0, mask.ndim, pixel_size)
+    where = mask if seed_mask is None else seed_mask
     full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
-    regions, n_regions = ndi.label(core, structure=full)
-    if n_regions == 0:
-        return ndi.label(mask, structure=full)[0].astype(np.int32), False, 0
-    # Region by region: the distance map of each region's box is ~8x cheaper in all than one
-    # of the whole image (0.07 s against 0.6 s for ~1300 nuclei at 2048x2048).
-    distance = np.zeros(core.shape, dtype=np.float32)
+    regions, _ = ndi.label(where, structure=full)
+    spots = np.zeros(mask.shape, dtype=bool)
     for index, box in enumerate(ndi.find_objects(regions), start=1):
         if box is None:
             continue
         box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
         inside = regions[box] == index
-        distance[box][inside] = ndi.distance_transform_edt(inside, sampling=spacing)[inside]
-    if spacing is not None:
-        distance /= np.float32(spacing[-1])  # in X-pixels, like the radii
-    distance = smooth(distance, axis_sigmas(DISTANCE_BLUR, mask.ndim, pixel_size))
-    markers, deepest = _neck_markers(core, distance, regions, n_regions)
-    covered = False
-    if cover and _median_aspect(regions, n_regions) >= ROUND_ASPECT:
-        area = np.bincount(regions.ravel(), minlength=n_regions + 1).astype(float)
-        deepest = deepest.astype(float)
-        if mask.ndim == 2:
-            disc = math.pi * deepest**2
-        else:
-            ratio = 1.0 if spacing is None else float(np.prod(spacing[-1] / spacing))
-            disc = 4 / 3 * math.pi * deepest**3 * ratio
-        next_id = int(markers.max()) + 1
-        boxes = ndi.find_objects(regions)
-        for region in np.flatnonzero(area > COVER_AREA * disc):
-            if region == 0 or boxes[region - 1] is None:
-                continue
-            box = boxes[region - 1]
-            inside = regions[box] == region
-            if _ellipse_iou(inside, spacing) >= COVER_ELLIPSE_IOU:
-                continue
-            seeds = _disc_cover(inside, np.where(inside, distance[box], 0), spacing,
-                                min_radius=min_radius)
-            if len(seeds) < 2:
-                continue
-            local = markers[box]
-            local[inside] = 0
-            for point in seeds:
-                local[point] = next_id
-                next_id += 1
-            covered = True
-    if int(markers.max()) == 0:
-        return ndi.label(mask, structure=full)[0].astype(np.int32), covered, n_regions
-    return _flood_markers(markers, mask), covered, n_regions
+        relief = ndi.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+        relief = smooth(relief, blur)
+        peaks = peak_local_max(relief, footprint=footprint, labels=inside.astype(np.int32),
+                               exclude_border=False, threshold_abs=min_depth)
+        if len(peaks):
+            spots[box][tuple(peaks.T)] = True
+    markers, n_markers = ndi.label(spots, structure=full)
+    if n_markers == 0:
+        return ndi.label(mask)[0]
+    return _flood_markers(markers.astype(np.int32, copy=False), mask)
 
 
 @tool(category="segment")
@@ -1153,14 +946,13 @@ def segment_objects(
 
     Notes
     -----
-    The rules, measured on generated images (``evals/toolbench/counting.py``) and the scale
-    sweep: a threshold alone is exact on separated objects at every size and merges touching
-    ones; the foreground is the lower of Otsu's and the triangle threshold, because Otsu's
-    alone leaves dim objects out; touching objects are split at the necks of the distance map
-    of the (tighter) Otsu foreground and, when the image's objects are round, by covering a
-    region that is not one ellipse with its inscribed discs (:func:`_split_round_objects`);
-    a background whose range exceeds a fifth of the objects' contrast makes a global
-    threshold cut objects in two or join them to the background, so it is removed first.
+    The rules, measured on the blob-count benchmark and the scale sweep: a threshold alone is
+    exact on separated objects at every size and merges touching ones; the distance watershed
+    splits touching round objects but over-splits ragged ones, so it runs only when a region
+    is more than 1.3 times the area of a large object (1.1 times the 75th percentile of the
+    radii: the LoG estimate runs about 10 % low on small discs); a
+    background whose range exceeds a fifth of the objects' contrast makes a global threshold
+    cut objects in two or join them to the background.
 
     References
     ----------
@@ -1225,42 +1017,36 @@ def segment_objects(
     sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(work, sigmas)
     min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
-    levels = [foreground_threshold(work, blurred, sigmas, m) for m in THRESHOLD_METHODS]
-    mask = _drop_specks(blurred > min(levels), min_size)
+    mask = _drop_specks(blurred > foreground_threshold(work, blurred, sigmas, "otsu"), min_size)
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
-    # Necks are measured on the tighter, first (Otsu) foreground: the lower threshold fattens
-    # them; objects above the lower threshold only (dim ones) are kept whole.
-    core = mask & (blurred > levels[0])
     full = ndi.generate_binary_structure(data.ndim, data.ndim)
     regions, _ = ndi.label(mask, structure=full)
-    if min(levels) < levels[0]:
-        reasons.append(f"foreground at the lower of Otsu's and the triangle threshold "
-                       f"({min(levels):.3g} < {levels[0]:.3g}: dim objects kept)")
-    # Objects keep the extent of the tighter (Otsu) foreground where they reach it: the lower
-    # threshold is for finding dim objects, and at it small bright ones are 2-3x too large
-    # (F1 at IoU 0.5 fell to 0.01 on discs of radius 3 px).
-    has_core = np.bincount(regions[core], minlength=int(regions.max()) + 1) > 0
-    final = core | ~has_core[regions]
+    sizes = np.bincount(regions.ravel())[1:]
+    large = _object_area(1.1 * r_high, data.ndim, pixel_size)
+    is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
+    n_clumps = int(is_clump.sum())
+    split = method == "watershed" or (method != "threshold" and n_clumps > 0)
     if method == "threshold":
         reasons.append("threshold (asked for)")
-        labels, chosen = ndi.label(final, structure=full)[0], "threshold"
+    elif method == "watershed":
+        reasons.append("watershed (asked for)")
+    elif split:
+        reasons.append(f"{n_clumps} region{'s' if n_clumps != 1 else ''} larger than "
+                       f"{CLUMP_AREA_RATIO:g} objects: touching objects, split there by a "
+                       "distance watershed")
     else:
-        labels, covered, n_core = _split_round_objects(mask, core, pixel_size,
-                                               cover=work is data or COVER_AFTER_BACKGROUND,
-                                               min_radius=COVER_MIN_PER_RADIUS * r_low)
-        labels = relabel_consecutive(np.where(final, labels, 0))
-        # Regions of the core that the lower threshold joins are separated, not split.
-        n_split = int(labels.max()) - max(int(regions.max()), n_core)
-        chosen = "watershed" if n_split > 0 or method == "watershed" else "threshold"
-        if method == "watershed":
-            reasons.append("watershed (asked for)")
-        elif n_split > 0:
-            reasons.append(
-                f"touching objects: {n_split} more after splitting at necks of the distance "
-                "map" + (" and by inscribed discs (round objects)" if covered else ""))
-        else:
-            reasons.append("objects are apart: a threshold is enough")
+        reasons.append("objects are apart: a threshold is enough")
+    if split:
+        min_distance = max(1, round(SEED_DISTANCE_PER_RADIUS * r_low))
+        # Only the large regions are split: a single object's noisy outline can seed two.
+        seed_mask = None if method == "watershed" else is_clump[regions]
+        labels = _split_by_distance(mask, min_distance, pixel_size, seed_mask,
+                                    min_depth=SEED_DEPTH_PER_RADIUS * r_low)
+        chosen = "watershed"
+    else:
+        labels = regions
+        chosen = "threshold"
     if work is not data:
         chosen = f"background_removal+{chosen}"
     record_choice("method", chosen, "; ".join(reasons) + f" ({why_size})")
