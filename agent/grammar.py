@@ -134,7 +134,8 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
                  max_calls: int = MAX_CALLS,
                  parameters: Callable[[Tool], Iterable[str]] | None = None,
                  first: Iterable[str] | None = None, inputs: Iterable[str] = (),
-                 statistic: bool = False, reply_only: bool = False) -> str:
+                 statistic: bool = False, reply_only: bool = False,
+                 statistics: Sequence[str] | None = None) -> str:
     """The GBNF text of plans over ``tools`` (all of the registry's by default).
 
     Parameters
@@ -163,6 +164,9 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
         asks for one.
     reply_only : bool
         Only the ``reply("...")`` branch: a question about concepts, not data.
+    statistics : sequence of str, optional
+        The column statistics the answer may use (all of :data:`agent.plan.STATISTICS` by
+        default): a request that asks for a median gets a median, not a sum.
 
     Returns
     -------
@@ -251,7 +255,7 @@ def plan_grammar(registry: Registry, tools: Iterable[str] | None = None, *,
     if not nested and not allow_reply:
         raise ValueError("no plan can be written: no variables and no tool without inputs")
     plan_rule = f"plan ::= {nested}" if nested else ""
-    stats = " | ".join(_gbnf_literal(s) for s in STATISTICS)
+    stats = " | ".join(_gbnf_literal(s) for s in (statistics or STATISTICS))
     if reply_only:
         plan_rule = ""
     root = "root ::= " + " | ".join(

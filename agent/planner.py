@@ -161,6 +161,34 @@ def asks_for_statistic(request: str) -> bool:
     return bool(_STATISTIC.search(request)) and not _NOT_STATISTIC.search(request)
 
 
+_STATISTIC_WORDS = {
+    "mean": r"mean|average|avg|typical",
+    "median": r"median",
+    "sum": r"sum|total|combined|altogether|overall",
+    "std": r"std|sd|standard deviation|spread|variab\w*",
+    "min": r"min|minimum|smallest|lowest|least",
+    "max": r"max|maximum|largest|biggest|highest|brightest",
+}
+
+
+def allowed_statistics(request: str) -> list[str]:
+    """The column statistics an answer to ``request`` may use: those its words ask for, or
+    the mean when it asks for none ("measure the areas" is summarised by their mean, not by
+    their sum).
+
+    Examples
+    --------
+    >>> allowed_statistics("Segment a.tif and measure the objects' areas")
+    ['mean']
+    >>> allowed_statistics("median and largest area in a.tif")
+    ['median', 'max']
+    """
+    text = _NOT_STATISTIC.sub(" ", request) if "mean squared" in request.lower() else request
+    found = [form for form, words in _STATISTIC_WORDS.items()
+             if re.search(rf"\b({words})\b", text, re.IGNORECASE)]
+    return found or ["mean"]
+
+
 def is_conceptual(request: str) -> bool:
     """Whether a request is a question about concepts, not about data: it names no file and
     no quantity, and refers to no earlier result ("What does non-local means denoising do?").
@@ -457,6 +485,32 @@ def asks_to_exclude(request: str, name: str) -> bool:
     return bool(_EXCLUDING.search(request)) and not _INCLUDING.search(request)
 
 
+_TOOL_WORDS = {
+    "measure_colocalization": re.compile(
+        r"\b(coloc\w*|co-loc\w*|pearson|manders|overlap\w*|two channels|channels)\b",
+        re.IGNORECASE),
+    "estimate_object_scale": re.compile(
+        r"\b(scale|radius|radii|typical size|how big|estimat\w*)\b", re.IGNORECASE),
+}
+"""Tools a small model reaches for by mistake ("mean intensity" got colocalization, "the
+size of every object" got the scale estimate): offered only when the request speaks of what
+they do."""
+
+
+def asks_for_tool(request: str, name: str) -> bool:
+    """Whether ``name`` may be offered for ``request`` (:data:`_TOOL_WORDS`; others: True).
+
+    Examples
+    --------
+    >>> asks_for_tool("mean intensity of the blobs in a.tif", "measure_colocalization")
+    False
+    >>> asks_for_tool("do GFP and RFP colocalize in a.tif?", "measure_colocalization")
+    True
+    """
+    words = _TOOL_WORDS.get(name)
+    return words is None or bool(words.search(request))
+
+
 def tool_line(tool_: Tool, *, parameters: Sequence[str] = ()) -> str:
     """A tool as one prompt line: ``name(labels, image) -> table: summary``.
 
@@ -622,7 +676,7 @@ class Agent:
             names = [n for n in names if n != "open_image"]  # the files are read as stated
         named = set(named_tools(request, self.registry))
         return [n for n in dict.fromkeys(names) if n in self.registry
-                and asks_to_exclude(request, n)
+                and asks_to_exclude(request, n) and asks_for_tool(request, n)
                 and (n in named or asks_for_category(request, self.registry.get(n).category))]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],
@@ -775,7 +829,8 @@ class Agent:
                                first=opening_tools(request, tools, self.registry),
                                inputs=[_variable(f) for f in files],
                                statistic=asks_for_statistic(request),
-                               reply_only=is_conceptual(request))
+                               reply_only=is_conceptual(request),
+                               statistics=allowed_statistics(request))
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
@@ -813,7 +868,8 @@ class Agent:
                         allow_reply=not files,
                         parameters=lambda t: stated_parameters(t, request), first=starts,
                         inputs=[_variable(f) for f in files],
-                        statistic=asks_for_statistic(request))
+                        statistic=asks_for_statistic(request),
+                        statistics=allowed_statistics(request))
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "

@@ -362,3 +362,24 @@ def test_examples_that_remove_border_objects_ask_to_and_the_others_do_not() -> N
                 continue  # a plain question runs no tool
             assert asks_to_exclude(ex.request, "remove_border_objects") == (
                 "remove_border_objects" in ex.plan), ex.id
+
+
+def test_examples_that_use_a_word_gated_tool_speak_of_it() -> None:
+    """Tools offered only when the request speaks of them (agent.planner.asks_for_tool): every
+    worked example that uses one must pass the rule."""
+    from agent.planner import _TOOL_WORDS, asks_for_tool
+
+    for ex in EXAMPLES:
+        for name in _TOOL_WORDS:
+            if f"{name}(" in ex.plan:
+                assert asks_for_tool(ex.request, name), ex.id
+
+
+def test_examples_answer_with_the_statistics_their_requests_ask_for() -> None:
+    """The grammar offers only the column statistics a request's words ask for (the mean when
+    it names none; agent.planner.allowed_statistics): every example must fit the rule."""
+    from agent.planner import allowed_statistics
+
+    for ex in EXAMPLES:
+        used = re.findall(r"\b(mean|median|sum|min|max|std)\(", ex.plan)
+        assert set(used) <= set(allowed_statistics(ex.request)), (ex.id, used)
