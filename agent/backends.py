@@ -740,7 +740,6 @@ def _openai_complete(chat: Any, system: str, user: str, *, schema: PlanSchema | 
     from agent.plan import PlanError, PlanSyntaxError
 
     blocks = _image_blocks(images) if chat.vision else []
-    content: Any = [{"type": "text", "text": user}, *blocks] if blocks else user
     kwargs: dict[str, Any] = {}
     if temperature is not None:
         kwargs["temperature"] = temperature
@@ -748,8 +747,9 @@ def _openai_complete(chat: Any, system: str, user: str, *, schema: PlanSchema | 
         kwargs["max_tokens"] = max_tokens
     where = chat.openai_api_base or "https://api.openai.com/v1"
 
-    def ask(system_text: str, **extra: Any) -> Any:
-        return chat.invoke([SystemMessage(content=system_text), HumanMessage(content=content)],
+    def ask(text: str, **extra: Any) -> Any:
+        content: Any = [{"type": "text", "text": text}, *blocks] if blocks else text
+        return chat.invoke([SystemMessage(content=system), HumanMessage(content=content)],
                            **kwargs, **extra)
 
     start = time.perf_counter()
@@ -758,7 +758,7 @@ def _openai_complete(chat: Any, system: str, user: str, *, schema: PlanSchema | 
     try:
         if structured:
             try:
-                message = ask(f"{system}\n\n{schema.instructions}",
+                message = ask(f"{user}\n\n{schema.instructions}",
                               response_format=schema.response_format())
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 _LOG.debug("%s at %s refused response_format json_schema (%s); plans come as "
@@ -768,7 +768,7 @@ def _openai_complete(chat: Any, system: str, user: str, *, schema: PlanSchema | 
             else:
                 chat.structured_output = True
         if message is None:
-            message = ask(system)
+            message = ask(user)
             if schema is not None and chat.structured_output is None:
                 chat.structured_output = False
     except openai.APIError as exc:

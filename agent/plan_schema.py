@@ -43,19 +43,17 @@ from agent.plan import (
 )
 from tools.registry import Registry, Tool
 
-_WHERE_PATTERN = r"^[a-z][a-z0-9_]* (<|<=|>|>=) -?[0-9]+(\.[0-9]+)?$"
+_WHERE_PATTERN = r"^[a-z][a-z0-9_]* (<|<=|>|>=) -?[0-9]+([.][0-9]+)?$"
 _COLUMN_PATTERN = r"^[a-z][a-z0-9_]*$"
 _KEPT = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 INSTRUCTIONS = """\
-Write the plan as one JSON object that fits the response schema: \
-{"plan": {"steps": [{"tool": ..., "arguments": {...}}, ...], "answer": [...]}}, each step one \
-line of the plan, or {"plan": {"reply": "..."}} for a plain question. Step n makes the \
-variables named by kind and n, as in the examples: step 1 of a segmenter makes labels1, step 2 \
-of measure_objects makes table2. Arguments name variables as text ("image": "blobs"); an \
-optional argument not wanted is null. Answer items: {"op": "count", "of": v, "where": null}, \
-{"op": "mean", "of": t, "column": "area", "where": "area > 100"}, {"op": "show", "of": v}."""
-"""What the system message adds when a reply is constrained by the schema."""
+Write the plan as one JSON object that fits the response schema: each line of the plan is a \
+step {{"tool": ..., "arguments": {{...}}}} and step n makes the variables named by kind and n \
+(labels1, table2), as in the plans above; arguments name variables as text; an optional \
+argument not wanted is null; a filter is "where": "column > number", else null. {example}\
+A plain question is answered with {{"plan": {{"reply": "..."}}}}."""
+"""What the request's message ends with when the reply is constrained by the schema."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,7 @@ class PlanSchema:
     schema: dict[str, Any]
     registry: Registry = field(repr=False, compare=False)
     name: str = "bia_plan"
+    example: str = ""
 
     def response_format(self) -> dict[str, Any]:
         """The ``response_format`` of a chat completion request (OpenAI's spelling)."""
@@ -83,8 +82,13 @@ class PlanSchema:
 
     @property
     def instructions(self) -> str:
-        """The note appended to the system message when the schema constrains the reply."""
-        return INSTRUCTIONS
+        """How to write the JSON, with an example plan over tools the schema offers.
+
+        The planner's prompt shows plans as text; this note (appended to the request's
+        message, so that the fixed system message stays a cacheable prefix) says how the same
+        plan is written in JSON.
+        """
+        return INSTRUCTIONS.format(example=self.example)
 
     def plan_text(self, reply: str) -> str:
         """The plan text of a reply (see :func:`plan_text`)."""
@@ -267,7 +271,29 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
         raise ValueError("no plan can be written: no variables and no tool without inputs")
     root = _closed({"plan": branches[0] if len(branches) == 1 else {"anyOf": branches}})
     root["$defs"] = defs
-    return PlanSchema(root, registry)
+    return PlanSchema(root, registry, example=_example(usable))
+
+
+def _example(usable: Sequence[Tool]) -> str:
+    """A plan in JSON over offered tools (a segmenter, then measure_objects), for the prompt.
+
+    Its variable ``plate`` is bound in no request, so the schema never lets it be copied.
+    """
+    segmenter = next((t.name for t in usable if t.category == "segment"
+                      and makes_labels_from_images(t)), None)
+    if segmenter is None:
+        return ""
+    steps: list[dict[str, Any]] = [{"tool": segmenter, "arguments": {"image": "plate"}}]
+    answer: list[dict[str, Any]] = [{"op": "count", "of": "labels1"}]
+    if any(t.name == "measure_objects" for t in usable):
+        steps.append({"tool": "measure_objects",
+                      "arguments": {"labels": "labels1", "image": "plate"}})
+        answer.append({"op": "mean", "of": "table2", "column": "area", "where": None})
+        what = "counting the objects in plate and their mean area"
+    else:
+        what = "counting the objects in plate"
+    plan = json.dumps({"plan": {"steps": steps, "answer": answer}})
+    return f"For example, {what}: {plan}. "
 
 
 # -- reading a reply ------------------------------------------------------------------------------

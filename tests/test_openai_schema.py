@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -153,6 +154,9 @@ def test_the_schema_names_each_tool_with_its_own_parameters_types_and_enums(
     assert measure["labels"] == {"$ref": "#/$defs/ref_labels"}
     assert defs["ref_labels"]["enum"] == [f"labels{i}" for i in range(1, 9)]
     assert s.response_format()["json_schema"]["strict"] is True
+    # patterns in the subset every server's converter reads (llama.cpp's GBNF refuses "\.")
+    patterns = re.findall(r'"pattern": "([^"]*)"', json.dumps(s.schema))
+    assert patterns and not any("\\" in p for p in patterns)
 
 
 def test_the_schema_makes_unknown_tools_parameters_and_wrong_kinds_impossible(
@@ -264,8 +268,13 @@ def test_the_server_gets_the_json_schema_and_its_json_plan_runs(
     assert reply.model_calls == 1 and reply.stats["generated_tokens"] == 20
     body = _Server.bodies[0]
     system = next(m["content"] for m in body["messages"] if m["role"] == "system")
-    assert "Write the plan as one JSON object" in system
-    assert isinstance(user_content(body), str)  # no vision: text only
+    assert "JSON" not in system  # the fixed prefix stays the same for every request
+    user = user_content(body)
+    assert isinstance(user, str)  # no vision: text only
+    assert user.startswith("Tools:\n") and "Write the plan as one JSON object" in user
+    example = json.loads(user.split("For example, counting the objects in plate and their "
+                                    "mean area: ")[1].split(". A plain question")[0])
+    assert example["plan"]["steps"][0]["tool"] in {"threshold_labeling", "voronoi_otsu_labeling"}
     assert agent.model.structured_output is True
 
 
@@ -282,8 +291,8 @@ def test_a_server_without_structured_output_gets_plain_text_for_the_session(
     second = agent.ask("count the cells in cells.tif and their mean area")
     assert second.stopped is None and second.values[0] == 6
     assert ["response_format" in b for b in _Server.bodies] == [True, False, False]
-    plain = next(m["content"] for m in _Server.bodies[1]["messages"] if m["role"] == "system")
-    assert "JSON" not in plain  # the plain-text prompt, as before
+    assert "JSON" in user_content(_Server.bodies[0])
+    assert "JSON" not in user_content(_Server.bodies[1])  # the plain-text prompt, as before
     assert agent.model.structured_output is False
 
 
