@@ -48,11 +48,13 @@ _COLUMN_PATTERN = r"^[a-z][a-z0-9_]*$"
 _KEPT = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 INSTRUCTIONS = """\
-Write the plan as one JSON object that fits the response schema: each line of the plan is a \
-step {{"tool": ..., "arguments": {{...}}}} and step n makes the variables named by kind and n \
-(labels1, table2), as in the plans above; arguments name variables as text; an optional \
-argument not wanted is null; a filter is "where": "column > number", else null. {example}\
-A plain question is answered with {{"plan": {{"reply": "..."}}}}."""
+Write the plan as one JSON object that fits the response schema: the same plan you would write \
+as lines, each line `v = tool(p=x, q=2)` one step {"tool": "tool", "arguments": {"p": "x", \
+"q": 2}}, in order; step n makes the variables line n would (kind and n: labels1, table2); an \
+optional argument not wanted is null. answer(count(v), mean(t, "area", where="area > 100")) \
+is "answer": [{"op": "count", "of": "v"}, {"op": "mean", "of": "t", "column": "area", \
+"where": "area > 100"}], with "where": null when there is no filter; show(v) is {"op": \
+"show", "of": "v"}; reply("...") is {"plan": {"reply": "..."}}."""
 """What the request's message ends with when the reply is constrained by the schema."""
 
 
@@ -73,7 +75,6 @@ class PlanSchema:
     schema: dict[str, Any]
     registry: Registry = field(repr=False, compare=False)
     name: str = "bia_plan"
-    example: str = ""
 
     def response_format(self) -> dict[str, Any]:
         """The ``response_format`` of a chat completion request (OpenAI's spelling)."""
@@ -82,13 +83,13 @@ class PlanSchema:
 
     @property
     def instructions(self) -> str:
-        """How to write the JSON, with an example plan over tools the schema offers.
+        """How the plan the prompt teaches as lines is written in JSON.
 
-        The planner's prompt shows plans as text; this note (appended to the request's
-        message, so that the fixed system message stays a cacheable prefix) says how the same
-        plan is written in JSON.
+        Appended to the request's message, so that the fixed system message stays a cacheable
+        prefix. It maps the forms with placeholders (``v``, ``tool``) rather than showing a
+        whole plan, which small models copy; the schema lets no placeholder through.
         """
-        return INSTRUCTIONS.format(example=self.example)
+        return INSTRUCTIONS
 
     def plan_text(self, reply: str) -> str:
         """The plan text of a reply (see :func:`plan_text`)."""
@@ -137,7 +138,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
                 variables: Mapping[str, str] | Sequence[str] = (), allow_reply: bool = True,
                 max_calls: int = MAX_CALLS,
                 parameters: Callable[[Tool], Iterable[str]] | None = None,
-                first: Iterable[str] | None = None) -> PlanSchema:
+                first: Iterable[str] | None = None, inputs: Iterable[str] = ()) -> PlanSchema:
     """The JSON schema of plans over ``tools``, with the arguments of :func:`plan_grammar`.
 
     Parameters
@@ -158,6 +159,9 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
     first : iterable of str, optional
         Accepted for the same call as :func:`agent.grammar.plan_grammar`; which tool comes
         first cannot be said in the strict schema subset (no ``prefixItems``).
+    inputs : iterable of str
+        Variables read from the request's own files: ``show`` may not name them, since
+        showing a user their file back answers nothing.
 
     Returns
     -------
@@ -186,7 +190,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
     chosen = [registry.get(n) for n in dict.fromkeys(tools)] if tools is not None else list(
         registry)
 
-    def inputs(tool_: Tool) -> list[tuple[Any, str]]:
+    def artifact_inputs(tool_: Tool) -> list[tuple[Any, str]]:
         return [(p, _input_kind(tool_, p.artifact_kind or "image"))
                 for p in tool_.params if p.kind == "artifact"]
 
@@ -196,7 +200,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
     while True:
         found = [t for t in chosen if all(
             any(_accepts(key, k) for k in available)
-            for p, key in inputs(t) if p.required)]
+            for p, key in artifact_inputs(t) if p.required)]
         made = {k for t in found for k in output_kinds(t)}
         if len(found) == len(usable) and made <= available:
             break
@@ -219,7 +223,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
     for tool_ in usable:
         props = tool_.parameters_schema()["properties"]
         allowed = set(parameters(tool_)) if parameters is not None else None
-        keys = dict(inputs(tool_))
+        keys = dict(artifact_inputs(tool_))
         arguments: dict[str, Any] = {}
         for p in tool_.params:
             if p.kind == "pixel_size":
@@ -255,8 +259,10 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
         items.append(item(["count"], tables, where=where))
         items.append(item(STATISTICS, tables,
                           column={"type": "string", "pattern": _COLUMN_PATTERN}, where=where))
-    if names:
-        items.append(item(["show"], list(names)))
+    hidden = set(inputs)
+    shown = [n for n in names if n not in hidden]
+    if shown:
+        items.append(item(["show"], shown))
     branches = []
     if items:
         steps_schema = ({"type": "array", "items": {"anyOf": steps}, "maxItems": max_calls}
@@ -271,29 +277,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
         raise ValueError("no plan can be written: no variables and no tool without inputs")
     root = _closed({"plan": branches[0] if len(branches) == 1 else {"anyOf": branches}})
     root["$defs"] = defs
-    return PlanSchema(root, registry, example=_example(usable))
-
-
-def _example(usable: Sequence[Tool]) -> str:
-    """A plan in JSON over offered tools (a segmenter, then measure_objects), for the prompt.
-
-    Its variable ``plate`` is bound in no request, so the schema never lets it be copied.
-    """
-    segmenter = next((t.name for t in usable if t.category == "segment"
-                      and makes_labels_from_images(t)), None)
-    if segmenter is None:
-        return ""
-    steps: list[dict[str, Any]] = [{"tool": segmenter, "arguments": {"image": "plate"}}]
-    answer: list[dict[str, Any]] = [{"op": "count", "of": "labels1"}]
-    if any(t.name == "measure_objects" for t in usable):
-        steps.append({"tool": "measure_objects",
-                      "arguments": {"labels": "labels1", "image": "plate"}})
-        answer.append({"op": "mean", "of": "table2", "column": "area", "where": None})
-        what = "counting the objects in plate and their mean area"
-    else:
-        what = "counting the objects in plate"
-    plan = json.dumps({"plan": {"steps": steps, "answer": answer}})
-    return f"For example, {what}: {plan}. "
+    return PlanSchema(root, registry)
 
 
 # -- reading a reply ------------------------------------------------------------------------------

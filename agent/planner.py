@@ -842,7 +842,8 @@ class Agent:
         schema = plan_schema(self.registry, tools,  # the same plans, for servers (JSON)
                              variables={n: b.kind for n, b in variables.items()},
                              allow_reply=not files,
-                             parameters=lambda t: stated_parameters(t, request))
+                             parameters=lambda t: stated_parameters(t, request),
+                             inputs=[_variable(f) for f in files])
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
@@ -887,7 +888,8 @@ class Agent:
                         self.registry, list(dict.fromkeys([*tools, *starts])),
                         variables={n: b.kind for n, b in variables.items()},
                         allow_reply=not files,
-                        parameters=lambda t: stated_parameters(t, request))
+                        parameters=lambda t: stated_parameters(t, request),
+                        inputs=[_variable(f) for f in files])
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "

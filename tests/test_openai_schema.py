@@ -194,6 +194,10 @@ def test_the_schema_makes_unknown_tools_parameters_and_wrong_kinds_impossible(
         {"op": "mean", "of": "labels1", "column": "area", "where": None}]}})
     assert not validator.is_valid({"plan": {"steps": [], "answer": [
         {"op": "count", "of": "cells"}]}})
+    assert validator.is_valid({"plan": {"steps": [], "answer": [{"op": "show", "of": "cells"}]}})
+    hiding = plan_schema(registry, variables={"cells": "image"}, inputs=["cells"])
+    assert not jsonschema.Draft202012Validator(hiding.schema).is_valid(
+        {"plan": {"steps": [], "answer": [{"op": "show", "of": "cells"}]}})  # their own file
 
 
 def test_only_stated_parameters_and_no_reply_when_files_are_named(registry: Registry) -> None:
@@ -271,10 +275,7 @@ def test_the_server_gets_the_json_schema_and_its_json_plan_runs(
     assert "JSON" not in system  # the fixed prefix stays the same for every request
     user = user_content(body)
     assert isinstance(user, str)  # no vision: text only
-    assert user.startswith("Tools:\n") and "Write the plan as one JSON object" in user
-    example = json.loads(user.split("For example, counting the objects in plate and their "
-                                    "mean area: ")[1].split(". A plain question")[0])
-    assert example["plan"]["steps"][0]["tool"] in {"threshold_labeling", "voronoi_otsu_labeling"}
+    assert "Request: How many cells" in user and "Write the plan as one JSON object" in user
     assert agent.model.structured_output is True
 
 
