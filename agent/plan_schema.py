@@ -4,30 +4,23 @@ OpenAI-compatible servers with structured output (OpenAI, vLLM, llama.cpp's serv
 LM Studio) constrain a reply by a JSON schema sent as ``response_format``. This module writes
 the plan language of :mod:`agent.grammar` as such a schema::
 
-    {"plan": {"steps": {"step1": {"tool": "voronoi_otsu_labeling",
-                                  "arguments": {"image": "blobs"}},
-                        "step2": {"tool": "measure_objects",
-                                  "arguments": {"labels": "labels1", "image": "blobs"}},
-                        "step3": null, ..., "step8": null},
+    {"plan": {"steps": [{"tool": "voronoi_otsu_labeling", "arguments": {"image": "blobs"}},
+                        {"tool": "measure_objects",
+                         "arguments": {"labels": "labels1", "image": "blobs"}}],
               "answer": [{"op": "count", "of": "labels1"},
                          {"op": "mean", "of": "table2", "column": "area", "where": null}]}}
 
 or ``{"plan": {"reply": "..."}}`` for a plain question. Step ``n`` makes the variables the
-grammar names for line ``n`` (``labels1``, ``table2``: :func:`agent.grammar.new_names`); the
-steps are an object with one property per line rather than a list, so that each step has its
-own schema (JSON schema's ``prefixItems`` would say the same, but OpenAI's strict subset
-and llama.cpp's converter do not read it as such).
+grammar names for line ``n`` (``labels1``, ``table2``: :func:`agent.grammar.new_names`).
 
 The schema restricts what JSON schema can say: each step is one of the offered tools with that
 tool's own parameters (required ones required, ``Literal`` ones as enums, numbers with their
-bounds), an artifact parameter of step ``n`` takes only variable names of a kind it accepts
-that exist before it (bound ones and those earlier steps can make: an intensity image cannot
-be named where labels are expected, nor ``labels2`` in step 1), step 1 can be required to be
-one of a few tools, and the answer counts only labels or tables. What it cannot say (that the
-step which would make a name was written, not null; the answer's names likewise) is left to
-:meth:`agent.plan.Plan.check`, as everything is: :func:`plan_text` turns the JSON into plan
-text that :func:`agent.plan.parse_plan` reads, so a server's plan is checked exactly as the
-embedded model's.
+bounds), an artifact parameter takes only variable names of a kind it accepts (bound ones and
+those steps can make: an intensity image cannot be named where labels are expected), and the
+answer counts only labels or tables. What it cannot say (a variable used before the step that
+makes it, the first step a request names) is left to :meth:`agent.plan.Plan.check`, as
+everything is: :func:`plan_text` turns the JSON into plan text that :func:`agent.plan.parse_plan`
+reads, so a server's plan is checked exactly as the embedded model's.
 
 The schema keeps to OpenAI's strict subset (objects closed, every property required; an
 optional argument not wanted is ``null``), which the other servers accept too.
@@ -36,7 +29,6 @@ optional argument not wanted is ``null``), which the other servers accept too.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,15 +45,16 @@ from tools.registry import Registry, Tool
 
 _WHERE_PATTERN = r"^[a-z][a-z0-9_]* (<|<=|>|>=) -?[0-9]+([.][0-9]+)?$"
 _COLUMN_PATTERN = r"^[a-z][a-z0-9_]*$"
-_STEP_KEY = re.compile(r"^step([1-9][0-9]*)$")
 _KEPT = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 INSTRUCTIONS = """\
-Write the plan as one JSON object that fits the response schema: the plan you would write as \
-lines, line n as "stepn": {"tool": ..., "arguments": {...}}, and null for the steps after the \
-last line. Step n makes the variables line n would make (kind and n). Arguments name variables \
-as text; an optional argument not wanted is null, and so is "where" without a filter. A plain \
-question: {"plan": {"reply": "..."}}."""
+Write the plan as one JSON object that fits the response schema: the same plan you would write \
+as lines, each line `v = tool(p=x, q=2)` one step {"tool": "tool", "arguments": {"p": "x", \
+"q": 2}}, in order; step n makes the variables line n would (kind and n: labels1, table2); an \
+optional argument not wanted is null. answer(count(v), mean(t, "area", where="area > 100")) \
+is "answer": [{"op": "count", "of": "v"}, {"op": "mean", "of": "t", "column": "area", \
+"where": "area > 100"}], with "where": null when there is no filter; show(v) is {"op": \
+"show", "of": "v"}; reply("...") is {"plan": {"reply": "..."}}."""
 """What the request's message ends with when the reply is constrained by the schema."""
 
 
@@ -93,8 +86,8 @@ class PlanSchema:
         """How the plan the prompt teaches as lines is written in JSON.
 
         Appended to the request's message, so that the fixed system message stays a cacheable
-        prefix. It shows no plan and no answer item: the 1.5B model behind a schema copied
-        both (a ``where="area > 100"`` filter, a ``table2`` no step made) into its plans.
+        prefix. It maps the forms with placeholders (``v``, ``tool``) rather than showing a
+        whole plan, which small models copy; the schema lets no placeholder through.
         """
         return INSTRUCTIONS
 
@@ -164,8 +157,8 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
         ``parameters(tool)`` gives the optional value parameters a plan may set for that
         tool (all by default); required and artifact parameters are always allowed.
     first : iterable of str, optional
-        The tools step 1 must call (a request that begins "Denoise x.tif, then ..."); step 1
-        is then not null.
+        Accepted for the same call as :func:`agent.grammar.plan_grammar`; which tool comes
+        first cannot be said in the strict schema subset (no ``prefixItems``).
     inputs : iterable of str
         Variables read from the request's own files: ``show`` may not name them, since
         showing a user their file back answers nothing.
@@ -184,33 +177,50 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
     --------
     >>> from agent.toolset import load_registry
     >>> s = plan_schema(load_registry(), ["threshold_labeling"], variables={"cells": "image"})
-    >>> s.schema["$defs"]["step1_threshold_labeling"]["properties"]["tool"]
+    >>> s.schema["$defs"]["step_threshold_labeling"]["properties"]["tool"]
     {'type': 'string', 'enum': ['threshold_labeling']}
-    >>> s.schema["$defs"]["ref1_intensity"]["enum"]
+    >>> s.schema["$defs"]["ref_intensity"]["enum"]
     ['cells']
     """
+    del first  # see the docstring
     if max_calls < 1:
         raise ValueError(f"max_calls must be at least 1, got {max_calls}")
     kinds = dict(variables) if isinstance(variables, Mapping) else {
         v: "image" for v in variables}
     chosen = [registry.get(n) for n in dict.fromkeys(tools)] if tools is not None else list(
         registry)
-    opening = set(first) & {t.name for t in chosen} if first is not None else set()
 
     def artifact_inputs(tool_: Tool) -> list[tuple[Any, str]]:
         return [(p, _input_kind(tool_, p.artifact_kind or "image"))
                 for p in tool_.params if p.kind == "artifact"]
 
+    # Which tools can ever run: their required inputs are bound or made by a tool that can.
+    available = set(kinds.values())
+    usable: list[Tool] = []
+    while True:
+        found = [t for t in chosen if all(
+            any(_accepts(key, k) for k in available)
+            for p, key in artifact_inputs(t) if p.required)]
+        made = {k for t in found for k in output_kinds(t)}
+        if len(found) == len(usable) and made <= available:
+            break
+        usable, available = found, available | made
+    names: dict[str, str] = dict(kinds)  # every variable a plan may name, and its kind
+    for line in range(1, max_calls + 1):
+        for tool_ in usable:
+            names.update(zip(new_names(tool_, line), output_kinds(tool_), strict=True))
+
     defs: dict[str, Any] = {}
 
-    def ref(key: str, line: int, known: Mapping[str, str]) -> dict[str, Any] | None:
-        enum = [n for n, k in known.items() if _accepts(key, k)]
+    def ref(key: str) -> dict[str, Any] | None:
+        enum = [n for n, k in names.items() if _accepts(key, k)]
         if not enum:
             return None
-        defs[f"ref{line}_{key}"] = {"type": "string", "enum": enum}
-        return {"$ref": f"#/$defs/ref{line}_{key}"}
+        defs[f"ref_{key}"] = {"type": "string", "enum": enum}
+        return {"$ref": f"#/$defs/ref_{key}"}
 
-    def step(tool_: Tool, line: int, known: Mapping[str, str]) -> dict[str, Any]:
+    steps = []
+    for tool_ in usable:
         props = tool_.parameters_schema()["properties"]
         allowed = set(parameters(tool_)) if parameters is not None else None
         keys = dict(artifact_inputs(tool_))
@@ -219,7 +229,7 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
             if p.kind == "pixel_size":
                 continue
             if p.kind == "artifact":
-                schema = ref(keys[p], line, known)
+                schema = ref(keys[p])
             elif p.required or allowed is None or p.name in allowed:
                 schema = _value_schema(props.get(p.name, {}))
                 if schema is None and p.required:
@@ -229,28 +239,10 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
             if schema is None:
                 continue
             arguments[p.name] = schema if p.required else _nullable(schema)
-        name = f"step{line}_{tool_.name}"
-        defs[name] = _closed({"tool": {"type": "string", "enum": [tool_.name]},
+        step = f"step_{tool_.name}"
+        defs[step] = _closed({"tool": {"type": "string", "enum": [tool_.name]},
                               "arguments": _closed(arguments)})
-        return {"$ref": f"#/$defs/{name}"}
-
-    # Step n may name only what is bound or made by steps before it (as the grammar's line n);
-    # a tool is offered at step n when its required inputs can exist by then.
-    names: dict[str, str] = dict(kinds)  # every variable a plan may name, and its kind
-    lines: dict[str, Any] = {}
-    for line in range(1, max_calls + 1):
-        known = dict(names)
-        usable = [t for t in chosen if all(any(_accepts(key, k) for k in known.values())
-                                           for p, key in artifact_inputs(t) if p.required)
-                  and (line > 1 or not opening or t.name in opening)]
-        if not usable:
-            break
-        options = [step(t, line, known) for t in usable]
-        if line > 1 or not opening:  # a plan that must begin with a step has a step 1
-            options.append({"type": "null"})
-        lines[f"step{line}"] = {"anyOf": options}
-        for tool_ in usable:
-            names.update(zip(new_names(tool_, line), output_kinds(tool_), strict=True))
+        steps.append({"$ref": f"#/$defs/{step}"})
 
     labels = [n for n, k in names.items() if k == "labels"]
     tables = [n for n, k in names.items() if k == "table"]
@@ -273,7 +265,10 @@ def plan_schema(registry: Registry, tools: Iterable[str] | None = None, *,
         items.append(item(["show"], shown))
     branches = []
     if items:
-        branches.append(_closed({"steps": _closed(lines),
+        steps_schema = ({"type": "array", "items": {"anyOf": steps}, "maxItems": max_calls}
+                        if steps else {"type": "array", "items": {"type": "null"},
+                                       "maxItems": 0})
+        branches.append(_closed({"steps": steps_schema,
                                  "answer": {"type": "array", "items": {"anyOf": items},
                                             "minItems": 1}}))
     if allow_reply:
@@ -362,9 +357,8 @@ def plan_text(reply: str, registry: Registry) -> str:
     Parameters
     ----------
     reply : str
-        The model's reply: ``{"plan": {"steps": {"step1": ..., ...}, "answer": [...]}}`` or
-        ``{"plan": {"reply": "..."}}`` (without the ``plan`` wrapper, or with the steps as a
-        list, it is read too).
+        The model's reply: ``{"plan": {"steps": [...], "answer": [...]}}`` or
+        ``{"plan": {"reply": "..."}}`` (the same without the ``plan`` wrapper is read too).
     registry : Registry
         The tools, for the variables each step makes and which arguments are variables.
 
@@ -381,9 +375,8 @@ def plan_text(reply: str, registry: Registry) -> str:
     Examples
     --------
     >>> from agent.toolset import load_registry
-    >>> reply = ('{"plan": {"steps": {"step1": {"tool": "threshold_labeling", "arguments": '
-    ...          '{"image": "cells"}}, "step2": null}, "answer": [{"op": "count", '
-    ...          '"of": "labels1"}]}}')
+    >>> reply = ('{"plan": {"steps": [{"tool": "threshold_labeling", "arguments": '
+    ...          '{"image": "cells"}}], "answer": [{"op": "count", "of": "labels1"}]}}')
     >>> print(plan_text(reply, load_registry()))
     labels1 = threshold_labeling(image=cells)
     answer(count(labels1))
@@ -404,29 +397,21 @@ def plan_text(reply: str, registry: Registry) -> str:
         data = data["plan"]
     if not isinstance(data, dict) or not ({"reply", "steps", "answer"} & set(data)):
         raise PlanSyntaxError('the reply is JSON but not a plan: write {"plan": {"steps": '
-                              '{"step1": ...}, "answer": [...]}} or {"plan": {"reply": "..."}}')
+                              '[...], "answer": [...]}} or {"plan": {"reply": "..."}}')
     if "reply" in data:
         if data.get("steps") or data.get("answer"):
             raise PlanSyntaxError("a plan has either steps and an answer or a reply, not both")
         if not isinstance(data["reply"], str) or not data["reply"].strip():
             raise PlanSyntaxError('reply takes one non-empty text: {"reply": "..."}')
         return f"reply({_literal(data['reply'], 'reply')})"
-    steps = data.get("steps") or {}
+    steps = data.get("steps") or []
     answer = data.get("answer") or []
-    if isinstance(steps, list):  # a server that ignored the schema may write a list
-        steps = {f"step{i}": v for i, v in enumerate(steps, start=1)}
-    if not isinstance(steps, dict) or not isinstance(answer, list):
-        raise PlanSyntaxError('steps must be {"step1": {...}, ...} and answer a list')
+    if not isinstance(steps, list) or not isinstance(answer, list):
+        raise PlanSyntaxError("steps and answer must be lists")
     if not answer:
         raise PlanSyntaxError("the plan has no answer: end it with answer items naming the "
                               'value that answers the request, e.g. {"op": "count", '
                               '"of": "labels1"}')
-    lines = []
-    for key, step in steps.items():
-        line = _STEP_KEY.match(key) if isinstance(key, str) else None
-        if line is None:
-            raise PlanSyntaxError(f"steps: {key!r} is not step1, step2, ...")
-        if step is not None:  # no step at this line
-            lines.append(_step_line(step, int(line.group(1)), registry))
+    lines = [_step_line(step, i, registry) for i, step in enumerate(steps, start=1)]
     lines.append(f"answer({', '.join(_answer_item(a, i) for i, a in enumerate(answer, 1))})")
     return "\n".join(lines)

@@ -38,19 +38,11 @@ DISCS, PIXEL_UM, TOOLS = loop.DISCS, loop.PIXEL_UM, loop.TOOLS
 data_dir = loop.data_dir  # the fixtures: six discs of known size in cells.tif, a few real tools
 registry = loop.registry
 COUNT_AND_AREA_TEXT = loop.COUNT_AND_AREA
-
-
-def plan_json(*steps: dict[str, Any], answer: list[dict[str, Any]]) -> dict[str, Any]:
-    """A plan as a server writes it under the schema: step1..step8, null after the last."""
-    return {"plan": {"steps": {f"step{i}": steps[i - 1] if i <= len(steps) else None
-                               for i in range(1, 9)}, "answer": answer}}
-
-
-COUNT_AND_AREA = plan_json(
-    {"tool": "threshold_labeling", "arguments": {"image": "cells"}},
-    {"tool": "measure_objects", "arguments": {"labels": "labels1", "image": "cells"}},
-    answer=[{"op": "count", "of": "labels1"},
-            {"op": "mean", "of": "table2", "column": "area", "where": None}])
+COUNT_AND_AREA = {"plan": {
+    "steps": [{"tool": "threshold_labeling", "arguments": {"image": "cells"}},
+              {"tool": "measure_objects", "arguments": {"labels": "labels1", "image": "cells"}}],
+    "answer": [{"op": "count", "of": "labels1"},
+               {"op": "mean", "of": "table2", "column": "area", "where": None}]}}
 """The plan of test_agent_loop's COUNT_AND_AREA_TEXT, as JSON."""
 
 
@@ -140,15 +132,10 @@ def test_the_schema_names_each_tool_with_its_own_parameters_types_and_enums(
     s = plan_schema(registry, variables={"cells": "image"})
     defs = s.schema["$defs"]
     steps = s.schema["properties"]["plan"]["anyOf"][0]["properties"]["steps"]
-    assert list(steps["properties"]) == [f"step{i}" for i in range(1, 9)]
-    assert steps["required"] == list(steps["properties"])  # strict: null after the last line
-    # step 1 offers only what can run on the bound image; later steps also take labels
-    first = {o.get("$ref") for o in steps["properties"]["step1"]["anyOf"]}
-    assert first == {None, *(f"#/$defs/step1_{n}" for n in (
-        "denoise_nlm", "voronoi_otsu_labeling", "threshold_labeling"))}
-    second = {o.get("$ref") for o in steps["properties"]["step2"]["anyOf"]}
-    assert second == {None, *(f"#/$defs/step2_{n}" for n in TOOLS)}
-    voronoi = defs["step1_voronoi_otsu_labeling"]
+    assert steps["maxItems"] == 8
+    assert {r["$ref"] for r in steps["items"]["anyOf"]} == {
+        f"#/$defs/step_{name}" for name in TOOLS}
+    voronoi = defs["step_voronoi_otsu_labeling"]
     assert voronoi["properties"]["tool"] == {"type": "string", "enum": ["voronoi_otsu_labeling"]}
     arguments = voronoi["properties"]["arguments"]
     assert arguments["additionalProperties"] is False
@@ -159,15 +146,13 @@ def test_the_schema_names_each_tool_with_its_own_parameters_types_and_enums(
     assert {"type": "string", "enum": ["auto", "skimage", "clesperanto"]} in backend
     assert {"type": "null"} in backend
     assert {"type": "integer", "minimum": 1} in arguments["properties"]["min_size"]["anyOf"]
-    # variables by kind and line: a segmenter takes images only, measure_objects labels only,
-    # each of them made before the step
-    assert arguments["properties"]["image"] == {"$ref": "#/$defs/ref1_intensity"}
-    assert defs["ref1_intensity"]["enum"] == ["cells"]
-    assert defs["ref3_intensity"]["enum"] == ["cells", "image1", "image2"]
-    measure = defs["step3_measure_objects"]["properties"]["arguments"]["properties"]
-    assert measure["labels"] == {"$ref": "#/$defs/ref3_labels"}
-    assert defs["ref3_labels"]["enum"] == ["labels1", "labels2"]
-    assert "step1_measure_objects" not in defs
+    # variables by kind: a segmenter takes images only; measure_objects labels only
+    assert arguments["properties"]["image"] == {"$ref": "#/$defs/ref_intensity"}
+    assert "cells" in defs["ref_intensity"]["enum"] and "image1" in defs["ref_intensity"]["enum"]
+    assert not any(n.startswith("labels") for n in defs["ref_intensity"]["enum"])
+    measure = defs["step_measure_objects"]["properties"]["arguments"]["properties"]
+    assert measure["labels"] == {"$ref": "#/$defs/ref_labels"}
+    assert defs["ref_labels"]["enum"] == [f"labels{i}" for i in range(1, 9)]
     assert s.response_format()["json_schema"]["strict"] is True
     # patterns in the subset every server's converter reads (llama.cpp's GBNF refuses "\.")
     patterns = re.findall(r'"pattern": "([^"]*)"', json.dumps(s.schema))
@@ -184,7 +169,7 @@ def test_the_schema_makes_unknown_tools_parameters_and_wrong_kinds_impossible(
     assert validator.is_valid({"plan": {"reply": "Otsu picks a threshold [1]."}})
 
     def with_step(step: dict[str, Any]) -> dict[str, Any]:
-        return plan_json(step, answer=[{"op": "count", "of": "labels1"}])
+        return {"plan": {"steps": [step], "answer": [{"op": "count", "of": "labels1"}]}}
 
     good = {"tool": "threshold_labeling", "arguments": {"image": "cells"}}
     assert not validator.is_valid(with_step({**good, "tool": "segment_everything"}))
@@ -193,14 +178,8 @@ def test_the_schema_makes_unknown_tools_parameters_and_wrong_kinds_impossible(
     # a label image where a segmenter wants an intensity image; an undefined name
     assert not validator.is_valid(with_step({**good, "arguments": {"image": "labels1"}}))
     assert not validator.is_valid(with_step({**good, "arguments": {"image": "../etc/passwd"}}))
-    # a variable of a later step, here the label image the plan has not made yet (the 1.5B
-    # model wrote this plan for "How many cells are in cells.tif?")
-    measure = {"tool": "measure_objects", "arguments": {"labels": "labels1", "image": "cells"}}
-    assert not validator.is_valid(with_step(measure))
-    assert validator.is_valid(plan_json(good, measure, answer=[{"op": "count", "of": "labels1"}]))
     # required parameter missing, enum value outside the Literal
-    assert not validator.is_valid(plan_json(good, {"tool": "measure_objects", "arguments": {}},
-                                            answer=[{"op": "count", "of": "labels1"}]))
+    assert not validator.is_valid(with_step({"tool": "measure_objects", "arguments": {}}))
     voronoi = {"tool": "voronoi_otsu_labeling", "arguments": {"image": "cells",
                                                                "backend": "skimage"}}
     assert validator.is_valid(with_step(voronoi))
@@ -211,29 +190,20 @@ def test_the_schema_makes_unknown_tools_parameters_and_wrong_kinds_impossible(
     assert not validator.is_valid(with_step({**voronoi, "arguments": {
         "image": "cells", "backend": None, "spot_sigma": 2.0}}))
     # a statistic of a label image; a count of an image
-    assert not validator.is_valid(plan_json(good, answer=[
-        {"op": "mean", "of": "labels1", "column": "area", "where": None}]))
-    assert not validator.is_valid(plan_json(answer=[{"op": "count", "of": "cells"}]))
-    show = plan_json(answer=[{"op": "show", "of": "cells"}])
-    assert validator.is_valid(show)
+    assert not validator.is_valid({"plan": {"steps": [good], "answer": [
+        {"op": "mean", "of": "labels1", "column": "area", "where": None}]}})
+    assert not validator.is_valid({"plan": {"steps": [], "answer": [
+        {"op": "count", "of": "cells"}]}})
+    assert validator.is_valid({"plan": {"steps": [], "answer": [{"op": "show", "of": "cells"}]}})
     hiding = plan_schema(registry, variables={"cells": "image"}, inputs=["cells"])
-    assert not jsonschema.Draft202012Validator(hiding.schema).is_valid(show)  # their own file
-    # "Denoise cells.tif, then ...": step 1 must be the denoiser
-    opening = jsonschema.Draft202012Validator(plan_schema(
-        registry, variables={"cells": "image"}, first=["denoise_nlm"],
-        parameters=lambda t: []).schema)
-    denoised = plan_json({"tool": "denoise_nlm", "arguments": {"image": "cells"}},
-                         {"tool": "threshold_labeling", "arguments": {"image": "image1"}},
-                         answer=[{"op": "count", "of": "labels2"}])
-    assert opening.is_valid(denoised) and validator.is_valid(denoised)
-    assert not opening.is_valid(with_step(good))
-    assert not opening.is_valid(show)
+    assert not jsonschema.Draft202012Validator(hiding.schema).is_valid(
+        {"plan": {"steps": [], "answer": [{"op": "show", "of": "cells"}]}})  # their own file
 
 
 def test_only_stated_parameters_and_no_reply_when_files_are_named(registry: Registry) -> None:
     s = plan_schema(registry, ["voronoi_otsu_labeling"], variables={"cells": "image"},
                     allow_reply=False, parameters=lambda t: ["spot_sigma"])
-    arguments = s.schema["$defs"]["step1_voronoi_otsu_labeling"]["properties"]["arguments"]
+    arguments = s.schema["$defs"]["step_voronoi_otsu_labeling"]["properties"]["arguments"]
     assert set(arguments["properties"]) == {"image", "spot_sigma"}
     assert "anyOf" not in s.schema["properties"]["plan"]  # the plan branch only
     validator = jsonschema.Draft202012Validator(s.schema)
@@ -247,15 +217,11 @@ def test_json_becomes_the_plan_text_the_checker_reads(registry: Registry) -> Non
     text = plan_text(json.dumps(COUNT_AND_AREA), registry)
     assert text == COUNT_AND_AREA_TEXT
     assert parse_plan(text, registry, {"cells": "image"}).render() == text
-    # null arguments and steps are left out; a step keeps its line's names (step 2: labels2)
-    nulls = {"steps": {"step1": None, "step2": {"tool": "voronoi_otsu_labeling", "arguments": {
-        "image": "cells", "spot_sigma": 2.5, "backend": None}}, "step3": None},
-        "answer": [{"op": "count", "of": "labels2", "where": None}]}
+    nulls = {"steps": [{"tool": "voronoi_otsu_labeling", "arguments": {
+        "image": "cells", "spot_sigma": 2.5, "backend": None}}],
+        "answer": [{"op": "count", "of": "labels1", "where": None}]}
     assert plan_text("```json\n" + json.dumps(nulls) + "\n```", registry) == (
-        "labels2 = voronoi_otsu_labeling(image=cells, spot_sigma=2.5)\nanswer(count(labels2))")
-    # steps as a list, from a server that ignored the schema: line by position
-    listed = {"steps": [nulls["steps"]["step2"]], "answer": [{"op": "count", "of": "labels1"}]}
-    assert plan_text(json.dumps(listed), registry).startswith("labels1 = voronoi_otsu_labeling(")
+        "labels1 = voronoi_otsu_labeling(image=cells, spot_sigma=2.5)\nanswer(count(labels1))")
     where = {"plan": {"steps": [], "answer": [
         {"op": "count", "of": "t", "where": "area > 100"}]}}
     assert plan_text(json.dumps(where), registry) == 'answer(count(t, where="area > 100"))'
@@ -267,8 +233,7 @@ def test_json_becomes_the_plan_text_the_checker_reads(registry: Registry) -> Non
 
 @pytest.mark.parametrize(("reply", "error"), [
     ('{"plan": {"steps": [', "not valid JSON"),
-    ('{"steps": "threshold"}', "steps must be"),
-    ('{"steps": {"first": null}, "answer": [{"op": "count", "of": "x"}]}', "is not step1"),
+    ('{"steps": "threshold"}', "steps and answer must be lists"),
     ('{"plan": {"steps": [], "answer": []}}', "the plan has no answer"),
     ('{"hello": 1}', "JSON but not a plan"),
     ('{"plan": {"steps": [{"tool": "threshold labeling"}], "answer": []}}', "the plan has no"),
@@ -292,8 +257,8 @@ def test_the_server_gets_the_json_schema_and_its_json_plan_runs(
         fmt = body["response_format"]
         assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
         schema = fmt["json_schema"]["schema"]
-        assert "step1_threshold_labeling" in schema["$defs"]
-        assert schema["$defs"]["ref1_intensity"]["enum"] == ["cells"]
+        assert "step_threshold_labeling" in schema["$defs"]
+        assert schema["$defs"]["ref_intensity"]["enum"][0] == "cells"
         jsonschema.validate(COUNT_AND_AREA, schema)
         return json.dumps(COUNT_AND_AREA)
 
