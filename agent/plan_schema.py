@@ -48,13 +48,11 @@ _COLUMN_PATTERN = r"^[a-z][a-z0-9_]*$"
 _KEPT = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 INSTRUCTIONS = """\
-Write the plan as one JSON object that fits the response schema: the same plan you would write \
-as lines, each line `v = tool(p=x, q=2)` one step {"tool": "tool", "arguments": {"p": "x", \
-"q": 2}}, in order; step n makes the variables line n would (kind and n: labels1, table2); an \
-optional argument not wanted is null. answer(count(v), mean(t, "area", where="area > 100")) \
-is "answer": [{"op": "count", "of": "v"}, {"op": "mean", "of": "t", "column": "area", \
-"where": "area > 100"}], with "where": null when there is no filter; show(v) is {"op": \
-"show", "of": "v"}; reply("...") is {"plan": {"reply": "..."}}."""
+Write the plan as one JSON object that fits the response schema: the plan you would write as \
+lines, each line one step {"tool": ..., "arguments": {...}}, in order. Step n makes the \
+variables line n would make (kind and n). Arguments name variables as text; an optional \
+argument not wanted is null, and so is "where" without a filter. A plain question: \
+{"plan": {"reply": "..."}}."""
 """What the request's message ends with when the reply is constrained by the schema."""
 
 
@@ -86,8 +84,8 @@ class PlanSchema:
         """How the plan the prompt teaches as lines is written in JSON.
 
         Appended to the request's message, so that the fixed system message stays a cacheable
-        prefix. It maps the forms with placeholders (``v``, ``tool``) rather than showing a
-        whole plan, which small models copy; the schema lets no placeholder through.
+        prefix. It shows no plan and no answer item: the 1.5B model behind a schema copied
+        both (a ``where="area > 100"`` filter, a ``table2`` no step made) into its plans.
         """
         return INSTRUCTIONS
 
