@@ -8,8 +8,11 @@ The planner asks a model for one text (a plan) with :func:`complete`:
   consecutive prompts in one process, and the prefix's state is saved to a file so that a new
   process loads it instead of evaluating it again.
 * :func:`openai_chat_model` reaches OpenAI, Ollama, vLLM, a llama.cpp server or LM Studio by base
-  URL and key (:class:`langchain_openai.ChatOpenAI`); the reply is plain text, checked by the
-  planner exactly as the embedded model's.
+  URL and key (a :class:`langchain_openai.ChatOpenAI`). Its output is constrained by a JSON
+  schema of plans (:mod:`agent.plan_schema`, sent as ``response_format``) and turned into plan
+  text; a server that refuses ``response_format`` answers in plain text from then on. Either way
+  the planner checks the plan exactly as the embedded model's. With vision, the request's
+  images go with it as PNG thumbnails.
 * :class:`ScriptedChatModel` replays replies written in a test.
 
 :func:`make_chat_model` picks one from a model name, a base URL and the configuration
@@ -23,6 +26,7 @@ import ctypes
 import functools
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -30,8 +34,9 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -44,7 +49,14 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field
 
 from agent import weights
-from tools.errors import BiaError
+from tools.errors import BiaError, InputError
+
+if TYPE_CHECKING:
+    from agent.plan import PlanError
+    from agent.plan_schema import PlanSchema
+    from tools.types import ImageMeta
+
+_LOG = logging.getLogger(__name__)
 
 
 class BackendError(BiaError, RuntimeError):
@@ -221,6 +233,12 @@ class Completion:
         Time to the first generated token (prompt evaluation).
     generate_seconds : float
         Time for the generated tokens after the first.
+    raw : str
+        The reply as the model wrote it, when ``text`` was made from it (JSON turned into
+        plan text); else "".
+    error : PlanError or None
+        Why the reply could not be made into plan text (malformed JSON): a plan error like
+        any other, for the planner's re-plan.
     """
 
     text: str
@@ -229,6 +247,8 @@ class Completion:
     generated_tokens: int = 0
     prompt_seconds: float = 0.0
     generate_seconds: float = 0.0
+    raw: str = ""
+    error: PlanError | None = None
 
 
 def prefix_cache_dir() -> Path:
@@ -334,6 +354,7 @@ class LlamaCppChatModel(BaseChatModel):
             pass
 
     def complete(self, system: str, user: str, *, grammar: str | None = None,
+                 schema: PlanSchema | None = None, images: Sequence[Any] = (),
                  temperature: float | None = None, seed: int = 0,
                  max_tokens: int | None = None) -> Completion:
         """Generate a reply to one system and one user message, optionally under a grammar.
@@ -346,6 +367,10 @@ class LlamaCppChatModel(BaseChatModel):
             The request's part.
         grammar : str, optional
             GBNF text that the output must match.
+        schema : PlanSchema, optional
+            Not used: the grammar says the same, and more.
+        images : sequence, optional
+            Not used: the embedded models have no vision (refused by :func:`make_chat_model`).
         temperature : float, optional
             Sampling temperature (the model's own by default; 0 is greedy).
         seed : int
@@ -464,7 +489,7 @@ class ScriptedChatModel(BaseChatModel):
 
     Each reply is the model's text (a plan, for the planner) or a function of the system and
     user text that returns it. Every call's prompt is recorded in ``seen`` as
-    ``{"system": ..., "user": ..., "grammar": ...}``.
+    ``{"system": ..., "user": ..., "grammar": ..., "schema": ..., "images": ...}``.
     """
 
     replies: list[Any]
@@ -476,11 +501,13 @@ class ScriptedChatModel(BaseChatModel):
         return "bia-scripted"
 
     def complete(self, system: str, user: str, *, grammar: str | None = None,
+                 schema: PlanSchema | None = None, images: Sequence[Any] = (),
                  temperature: float | None = None, seed: int = 0,
                  max_tokens: int | None = None) -> Completion:
         """The next written reply (see :meth:`LlamaCppChatModel.complete`)."""
         index = len(self.seen)
-        self.seen.append({"system": system, "user": user, "grammar": grammar})
+        self.seen.append({"system": system, "user": user, "grammar": grammar,
+                          "schema": schema, "images": list(images)})
         if index >= len(self.replies):
             raise AssertionError(f"the scripted model has only {len(self.replies)} replies")
         reply = self.replies[index]
@@ -495,17 +522,39 @@ class ScriptedChatModel(BaseChatModel):
 
 
 def complete(model: Any, system: str, user: str, *, grammar: str | None = None,
+             schema: PlanSchema | None = None, images: Sequence[Any] = (),
              temperature: float | None = None, seed: int = 0,
              max_tokens: int | None = None) -> Completion:
-    """One reply from any backend: constrained by ``grammar`` where the backend can be.
+    """One reply from any backend, constrained as far as the backend can be.
 
-    Models with a ``complete`` method (embedded, scripted) get the grammar; other LangChain
-    chat models (OpenAI-compatible servers) get the two messages and answer in plain text,
-    which the planner checks exactly as it checks the embedded model's.
+    Parameters
+    ----------
+    model : chat model
+        From :func:`make_chat_model`, or any LangChain chat model.
+    system, user : str
+        The prompt's fixed part and the request's part.
+    grammar : str, optional
+        GBNF of the reply: the embedded model decodes under it.
+    schema : PlanSchema, optional
+        The same plans as a JSON schema (:func:`agent.plan_schema.plan_schema`): an
+        OpenAI-compatible server gets it as ``response_format`` and its JSON comes back as plan
+        text (:attr:`Completion.text`; a malformed reply sets :attr:`Completion.error`).
+    images : sequence of Artifact or ndarray
+        The request's images: sent (as PNG thumbnails) to a server model with vision, not to
+        others.
+    temperature : float, optional
+        Sampling temperature.
+    seed : int
+        Sampling seed (the embedded model's).
+    max_tokens : int, optional
+        Most tokens to generate.
+
+    Other LangChain chat models get the two messages and answer in plain text, which the
+    planner checks exactly as it checks the embedded model's.
     """
     if hasattr(model, "complete"):
-        return model.complete(system, user, grammar=grammar, temperature=temperature,
-                              seed=seed, max_tokens=max_tokens)
+        return model.complete(system, user, grammar=grammar, schema=schema, images=images,
+                              temperature=temperature, seed=seed, max_tokens=max_tokens)
     start = time.perf_counter()
     kwargs: dict[str, Any] = {}
     if temperature is not None:
@@ -560,26 +609,209 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     return settings
 
 
-def openai_chat_model(model: str, *, base_url: str | None = None, api_key: str | None = None,
-                      vision: bool | None = None) -> tuple[BaseChatModel, ModelInfo]:
-    """A :class:`ChatOpenAI` for any OpenAI-compatible server.
+def image_data_url(image: np.ndarray, meta: ImageMeta | None = None, *,
+                   max_size: int = 512) -> str:
+    """A thumbnail of an image as a ``data:image/png;base64`` URL, for a vision model.
 
-    Local servers (Ollama, llama.cpp, vLLM, LM Studio) accept any key; ``"none"`` is sent when
-    no key is configured and a base URL is.
+    One 2D picture: the first time point, the first channel (all three of an RGB image), a
+    maximum projection over Z; contrast-stretched to 8 bits between the 0.5th and 99.8th
+    percentiles (8-bit images as they are); shrunk to at most ``max_size`` pixels a side.
+
+    Parameters
+    ----------
+    image : (..., M, N) ndarray or (M, N, 3) ndarray
+        The image; axes from ``meta``, else the last two are Y and X (an RGB image's last
+        axis is its colour).
+    meta : ImageMeta, optional
+        Its axes (``"TCZYX"`` letters) and whether it is RGB (``extra["rgb"]``).
+    max_size : int
+        Longest side of the thumbnail, in pixels.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        An empty image, or one with more than 5 axes.
+
+    Examples
+    --------
+    >>> url = image_data_url(np.zeros((3, 1024, 2048), np.uint16))
+    >>> url.startswith("data:image/png;base64,")
+    True
     """
+    import base64
+    import io
+
+    from PIL import Image as PILImage
+
+    data = np.asarray(image)
+    if data.size == 0 or data.ndim < 2 or data.ndim > 5:
+        raise InputError(f"cannot show an image of shape {data.shape} to a vision model")
+    if max_size < 1:
+        raise InputError(f"max_size must be at least 1, got {max_size}")
+    axes = meta.axes if meta is not None and len(meta.axes) == data.ndim else None
+    rgb = False
+    if axes is None and data.ndim == 3 and data.shape[-1] in (3, 4):
+        data, axes, rgb = np.moveaxis(data, -1, 0), "CYX", True
+    elif axes is None:
+        axes = {2: "YX", 3: "ZYX", 4: "CZYX", 5: "TCZYX"}[data.ndim]
+    else:
+        rgb = bool(meta is not None and meta.extra.get("rgb"))
+    if "T" in axes:
+        data, axes = np.take(data, 0, axis=axes.index("T")), axes.replace("T", "")
+    if "Z" in axes:
+        data, axes = data.max(axis=axes.index("Z")), axes.replace("Z", "")
+    if "C" in axes:
+        c = axes.index("C")
+        if rgb and data.shape[c] in (3, 4):
+            data = np.moveaxis(np.take(data, [0, 1, 2], axis=c), c, -1)
+        else:
+            data = np.take(data, 0, axis=c)
+    if data.dtype == np.bool_:
+        picture = data.astype(np.uint8) * 255
+    elif data.dtype == np.uint8:
+        picture = data
+    else:
+        values = data.astype(np.float64)
+        finite = values[np.isfinite(values)]
+        low, high = np.percentile(finite, [0.5, 99.8]) if finite.size else (0.0, 1.0)
+        scaled = (np.nan_to_num(values, nan=low) - low) / max(high - low, 1e-12)
+        picture = np.round(np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+    thumb = PILImage.fromarray(np.ascontiguousarray(picture))
+    thumb.thumbnail((max_size, max_size))
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _image_blocks(images: Sequence[Any]) -> list[dict[str, Any]]:
+    """``image_url`` content blocks of the images among ``images`` (artifacts or arrays)."""
+    blocks = []
+    for item in images:
+        if isinstance(item, np.ndarray):
+            data, meta = item, None
+        elif getattr(item, "kind", None) == "image" and isinstance(
+                getattr(item, "data", None), np.ndarray):
+            data, meta = item.data, item.meta
+        else:
+            continue  # labels, tables: the model is shown the images the request names
+        blocks.append({"type": "image_url", "image_url": {"url": image_data_url(data, meta)}})
+    return blocks
+
+
+@functools.cache
+def _openai_class() -> type:
+    """:class:`ChatOpenAI` with bia's ``complete`` (imported late: ``bia --help`` stays fast)."""
     from langchain_openai import ChatOpenAI
 
+    class OpenAIPlanModel(ChatOpenAI):
+        """A chat model on an OpenAI-compatible server that writes plans under a JSON schema.
+
+        ``vision`` says whether images go with the request; ``structured_output`` is None
+        until the server has answered a ``response_format``, then whether it took it (a
+        server that refused it gets plain text for the rest of the session).
+        """
+
+        vision: bool = False
+        structured_output: bool | None = None
+
+        def complete(self, system: str, user: str, *, grammar: str | None = None,
+                     schema: PlanSchema | None = None, images: Sequence[Any] = (),
+                     temperature: float | None = None, seed: int = 0,
+                     max_tokens: int | None = None) -> Completion:
+            """One reply, under ``schema`` where the server has structured output.
+
+            The grammar and the seed are not used (see :func:`complete`).
+            """
+            return _openai_complete(self, system, user, schema=schema, images=images,
+                                    temperature=temperature, max_tokens=max_tokens)
+
+    return OpenAIPlanModel
+
+
+def _openai_complete(chat: Any, system: str, user: str, *, schema: PlanSchema | None,
+                     images: Sequence[Any], temperature: float | None,
+                     max_tokens: int | None) -> Completion:
+    import openai
+
+    from agent.plan import PlanError, PlanSyntaxError
+
+    blocks = _image_blocks(images) if chat.vision else []
+    kwargs: dict[str, Any] = {}
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if max_tokens:
+        kwargs["max_tokens"] = max_tokens
+    where = chat.openai_api_base or "https://api.openai.com/v1"
+
+    def ask(text: str, **extra: Any) -> Any:
+        content: Any = [{"type": "text", "text": text}, *blocks] if blocks else text
+        return chat.invoke([SystemMessage(content=system), HumanMessage(content=content)],
+                           **kwargs, **extra)
+
+    start = time.perf_counter()
+    message = None
+    structured = schema is not None and chat.structured_output is not False
+    try:
+        if structured:
+            try:
+                message = ask(f"{user}\n\n{schema.instructions}",
+                              response_format=schema.response_format())
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                _LOG.debug("%s at %s refused response_format json_schema (%s); plans come as "
+                           "plain text for the rest of the session", chat.model_name, where,
+                           exc)
+                structured = False
+            else:
+                chat.structured_output = True
+        if message is None:
+            message = ask(user)
+            if schema is not None and chat.structured_output is None:
+                chat.structured_output = False
+    except openai.APIError as exc:
+        raise BackendError(f"the server at {where} failed: {exc}") from None
+    seconds = time.perf_counter() - start
+    usage = getattr(message, "usage_metadata", None) or {}
+    text = _text_of(message.content)
+    raw, error = "", None
+    if structured and schema is not None:
+        raw = text
+        refusal = (message.additional_kwargs or {}).get("refusal")
+        try:
+            if refusal and not text.strip():
+                raise PlanSyntaxError(f"the model refused: {refusal}")
+            text = schema.plan_text(raw)
+        except PlanError as exc:
+            error = exc
+    return Completion(text=text, prompt_tokens=int(usage.get("input_tokens", 0)),
+                      evaluated_tokens=int(usage.get("input_tokens", 0)),
+                      generated_tokens=int(usage.get("output_tokens", 0)),
+                      prompt_seconds=0.0, generate_seconds=seconds, raw=raw, error=error)
+
+
+def openai_chat_model(model: str, *, base_url: str | None = None, api_key: str | None = None,
+                      vision: bool | None = None) -> tuple[BaseChatModel, ModelInfo]:
+    """A :class:`ChatOpenAI` for any OpenAI-compatible server, writing plans under a schema.
+
+    Local servers (Ollama, llama.cpp, vLLM, LM Studio) accept any key; ``"none"`` is sent when
+    no key is configured and a base URL is. ``vision`` (guessed from the model's name when
+    None) sends the request's images with it.
+    """
     if not base_url and not api_key:
         raise BackendError(
             f"model {model!r} needs a server: give --base-url (e.g. http://localhost:11434/v1 "
             "for Ollama) or set BIA_BASE_URL / OPENAI_API_KEY, or a [model] table in "
             f"{config_path()}"
         )
-    chat = ChatOpenAI(model=model, base_url=base_url, api_key=api_key or "none",
-                      temperature=0, max_retries=1, timeout=300)
     looks_vision = any(hint in model.lower() for hint in _VISION_HINTS)
+    vision = looks_vision if vision is None else vision
+    chat = _openai_class()(model=model, base_url=base_url, api_key=api_key or "none",
+                           temperature=0, max_retries=1, timeout=300, vision=vision)
     info = ModelInfo("openai", model, base_url=base_url or "https://api.openai.com/v1",
-                     vision=looks_vision if vision is None else vision)
+                     vision=vision)
     return chat, info
 
 
@@ -603,9 +835,14 @@ def make_chat_model(model: str | None = None, *, base_url: str | None = None,
     base_url, api_key : str, optional
         An OpenAI-compatible server; default from :func:`load_config`.
     vision : bool, optional
-        Send images to the model; guessed from the model name when not given.
+        Send the request's images to the model; guessed from the model name when not given.
     progress : bool
         Show a spinner while loading.
+
+    Raises
+    ------
+    BackendError
+        Vision asked of an embedded model, a server model without a server, missing weights.
     """
     settings = load_config()
     base_url = base_url or settings.get("base_url")
@@ -613,6 +850,11 @@ def make_chat_model(model: str | None = None, *, base_url: str | None = None,
     model = model or settings.get("model")
     if vision is None and "vision" in settings:
         vision = bool(settings["vision"])
+    embedded = bool(model and model.endswith(".gguf")) or (
+        not base_url and (model is None or model.lower() in EMBEDDED_ALIASES))
+    if embedded and vision:
+        raise BackendError("the embedded models have no vision; use --base-url with a vision "
+                           "model (or leave out --vision)")
     if model and model.endswith(".gguf"):
         return embedded_chat_model(model_path=model, progress=progress)
     if model is None and not base_url:

@@ -42,7 +42,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="print each plan, token counts and speeds")
     parser.add_argument("--vision", action=argparse.BooleanOptionalAction, default=None,
-                        help="send images to the model (default: guessed from its name)")
+                        help="send the images a request names to the model, as PNG "
+                             "thumbnails (a vision model on a server, --base-url; default: "
+                             "guessed from its name)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     add_statement_arguments(parser)
 

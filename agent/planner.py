@@ -42,6 +42,7 @@ from agent.plan import (
     parse_plan,
     run_plan,
 )
+from agent.plan_schema import PlanSchema, plan_schema
 from agent.retrieval import Retriever, default_retriever
 from agent.session import Event, Session
 from agent.stated import statement_in
@@ -754,13 +755,17 @@ class Agent:
         return parsed
 
     def _generate(self, user: str, grammar: str, variables: dict[str, Binding],
-                  stats: dict[str, Any], request: str = "") -> tuple[Plan | None, str,
-                                                                     PlanError | None]:
+                  stats: dict[str, Any], request: str = "",
+                  schema: PlanSchema | None = None) -> tuple[Plan | None, str,
+                                                             PlanError | None]:
         """Sample plans, keep those that pass the check, return the one most agree on."""
         texts: list[str] = []
+        errors: list[PlanError | None] = []  # a reply that is no plan text (malformed JSON)
+        images = [self.session.workspace.get(f) for f in named_files(request)]
         for i in range(self.samples):
             self._notify("model_start", step=stats["model_calls"] + 1)
             done = complete(self.model, self.system_prompt, user, grammar=grammar,
+                            schema=schema, images=images,
                             temperature=0.0 if i == 0 else 0.7, seed=i)
             _add_stats(stats, done)
             if self.verbose:
@@ -770,10 +775,13 @@ class Agent:
                       file=sys.stderr)
             self._notify("model_end", step=stats["model_calls"], text=done.text)
             texts.append(done.text)
+            errors.append(done.error)
         checked: list[tuple[Plan, str]] = []
         first_error: PlanError | None = None
-        for text in texts:
+        for text, error in zip(texts, errors, strict=True):
             try:
+                if error is not None:
+                    raise error
                 found = self._checked(text, variables, request)
             except PlanError as exc:
                 first_error = first_error or exc
@@ -831,10 +839,16 @@ class Agent:
                                statistic=asks_for_statistic(request),
                                reply_only=is_conceptual(request),
                                statistics=allowed_statistics(request))
+        schema = plan_schema(self.registry, tools,  # the same plans, for servers (JSON)
+                             variables={n: b.kind for n, b in variables.items()},
+                             allow_reply=not files,
+                             parameters=lambda t: stated_parameters(t, request),
+                             inputs=[_variable(f) for f in files])
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
-            plan, text, error = self._generate(user, grammar, variables, stats, request)
+            plan, text, error = self._generate(user, grammar, variables, stats, request,
+                                               schema)
             if plan is not None:
                 self._notify("plan", plan=plan, text=text)
                 if plan.is_reply:
@@ -870,6 +884,12 @@ class Agent:
                         inputs=[_variable(f) for f in files],
                         statistic=asks_for_statistic(request),
                         statistics=allowed_statistics(request))
+                    schema = plan_schema(
+                        self.registry, list(dict.fromkeys([*tools, *starts])),
+                        variables={n: b.kind for n, b in variables.items()},
+                        allow_reply=not files,
+                        parameters=lambda t: stated_parameters(t, request),
+                        inputs=[_variable(f) for f in files])
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "
