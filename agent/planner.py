@@ -28,8 +28,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from agent import answer as answers
 from agent.backends import Completion, ModelInfo, complete
-from agent.grammar import new_names, plan_grammar, usable
+from agent.grammar import MAX_ANSWERS, new_names, plan_grammar, usable
 from agent.plan import (
+    STATISTICS,
     Binding,
     Plan,
     PlanError,
@@ -752,6 +753,24 @@ class Agent:
             raise PlanTypeError(
                 f"the request asks to {', '.join(missing)}, but the plan has no such step; "
                 "write every step the request names, in its order")
+        # What the grammar enforces for the embedded model, checked for every backend (an
+        # OpenAI-compatible server's JSON schema cannot say it).
+        if is_conceptual(request) and not parsed.is_reply:
+            raise PlanTypeError("this is a question about concepts, not data: answer it with "
+                                'reply("...") and no tool')
+        if not parsed.is_reply:
+            forms = [a.form for a in parsed.answer]
+            allowed = allowed_statistics(request)
+            wrong = [f for f in forms if f in STATISTICS and f not in allowed]
+            if wrong:
+                raise PlanTypeError(f"the request does not ask for {', '.join(wrong)}; use "
+                                    f"{' or '.join(allowed)}")
+            if asks_for_statistic(request) and not any(f in STATISTICS for f in forms):
+                raise PlanTypeError("the request asks for " + " or ".join(allowed) + " of a "
+                                    "column: measure the objects and answer with it")
+            if len(forms) > MAX_ANSWERS:
+                raise PlanTypeError(f"answer(...) names {len(forms)} values; at most "
+                                    f"{MAX_ANSWERS}")
         return parsed
 
     def _generate(self, user: str, grammar: str, variables: dict[str, Binding],
