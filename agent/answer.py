@@ -124,6 +124,12 @@ def value_sentence(value: AnswerValue, *, request: str, plan: Plan, run: PlanRes
     if item.form == "show":
         if value.kind == "value":
             return f"{item.variable}: {_show_value(value.value)}{method}."
+        if value.kind == "table" and value.mean is not None and value.column:
+            what = value.column.rsplit("_", 1)[0].replace("_", " ")
+            noun = object_word(request, n=value.n)
+            unit = f" {value.unit}" if value.unit else ""
+            return (f"{value.n} {noun} measured, mean {what} {format_number(value.mean)}{unit}; "
+                    f"the table is stored as {value.value!r}{method}.")
         return f"{item.variable} is stored as {value.value!r}{method}."
     unit = f" {value.unit}" if value.unit else ""
     label = {"mean": "Mean", "median": "Median", "sum": "Total", "min": "Smallest",

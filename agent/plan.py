@@ -296,6 +296,8 @@ class AnswerValue:
     unit: str = ""
     n: int = 0
     kind: str = ""
+    mean: float | None = None
+    """For ``show`` of a measurement table: the mean of its size column (``column``)."""
 
     @property
     def number(self) -> float | None:
@@ -916,6 +918,17 @@ def _evaluate(item: AnswerItem, result: PlanResult, workspace: Workspace,
     except BiaError as exc:
         raise ToolRunError(f"answer(...): {item.variable}: {exc}", done=result.results) from None
     if item.form == "show":
+        if artifact.kind == "table" and isinstance(artifact.data, pd.DataFrame):
+            # A shown table is summarised by its size column, so the reply states a number.
+            table = artifact.data
+            sizes = [c for c in table.columns if str(c).startswith(("area_", "volume_"))]
+            calibrated = [c for c in sizes if not str(c).endswith(("_px", "_px2"))]
+            column = (calibrated or sizes or [None])[0]
+            mean = (float(table[column].mean()) if column is not None and len(table)
+                    else None)
+            return AnswerValue(item, artifact.name, column=column,
+                               unit=column_unit(column) if column else "", n=len(table),
+                               kind="table", mean=mean)
         return AnswerValue(item, artifact.name, kind=artifact.kind)
     if item.form == "count" and artifact.kind == "labels":
         n = int(np.unique(artifact.data[artifact.data != 0]).size)

@@ -242,7 +242,7 @@ _SYNONYMS = {
     "sigma": ("smooth", "blur"),
     "border": ("edge", "edges"),
     "distance": ("move", "moves", "jump"),
-    "threshold": ("cutoff", "cut"),
+    "threshold": ("cutoff",),  # not "cut": "the ones cut by the border" states no threshold
     "size": ("area", "px", "pixels", "pixel", "large", "small", "big", "smaller", "larger"),
     "area": ("size", "px", "pixels", "pixel", "large", "small", "big", "smaller", "larger"),
     # open_image: how users say what a file is ("a time-lapse", "2 µm steps", "0.2 um pixels").

@@ -180,3 +180,16 @@ def test_a_plan_that_only_shows_the_input_back_is_refused(folder):
     reply = agent.ask("blobs.tif: average blob intensity?")
     assert reply.stopped == "errors"
     assert "only shows the request's own file back" in reply.text
+
+
+def test_a_shown_table_is_answered_with_its_mean_size(folder):
+    plan = ("labels = threshold_labeling(image=blobs)\n"
+            "table = measure_objects(labels=labels)\n"
+            "answer(show(table))")
+    agent, _ = _capturing(folder, plan)
+    reply = agent.ask("blobs.tif: the pixels are 0.2 µm. Measure the size of every blob.")
+    assert reply.stopped is None, reply.text
+    assert reply.text.startswith("3 blobs measured, mean area ")
+    stated = float(reply.text.split("mean area ")[1].split(" ")[0])
+    assert stated == pytest.approx(math.pi * (RADIUS * 0.2) ** 2, rel=0.10)
+    assert "µm²" in reply.text
