@@ -859,8 +859,10 @@ def print_summary(summary: Mapping[str, Any], out: str | os.PathLike[str]) -> No
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``bia bench agent`` that are this benchmark's own."""
-    parser.add_argument("--subset", choices=["all", "v1", "v2", "analysis", "question", "bad"],
-                        default="all", help="v1: the first version's 63 requests")
+    parser.add_argument("--subset", choices=["all", "v1", "v2", "v3", "v1+v2", "analysis",
+                                             "question", "bad"],
+                        default="all", help="v1: the first version's 63 requests; v3: held "
+                                            "out, written after the planner was frozen")
     parser.add_argument("--max-seconds", type=float,
                         help="start no new request after this many seconds (resumable)")
     parser.add_argument("--report-only", action="store_true",

@@ -864,6 +864,83 @@ def build_requests(truths: Mapping[str, Truth]) -> list[AgentRequest]:
             problem=("time", "frame", "movie", "2d", "single image"),
             gold=f"labels = voronoi_otsu_labeling(image={stem})\n"
                  "tracks = track_objects(labels_movie=labels)\nanswer(count(tracks))")
+
+    # ---- subset v3: held out -----------------------------------------------------------------
+    # Written on 2026-12-02 after the planner's rules were frozen (commit d602122) and run once:
+    # new wordings of the tasks above, never shown to anyone tuning the planner or the cookbook.
+    subset = "v3"
+    for f, phrase in (("blobs_15.tif", "Could you tell me how many spots of signal {f} has?"),
+                      ("blobs_40.tif", "{f} -> object number"),
+                      ("cells_calibrated.tif", "I want the number of cells in {f}.")):
+        add(phrase.format(f=f), f, [_step(SEGMENT, Path(f).stem)],
+            Outcome("count", truths[f].count, abs_tol=1), task="count")
+    for f, phrase in (("blobs_25.tif", "What's the typical object area in {f}, in pixels?"),
+                      ("blobs_8.tif", "Find the objects in {f} and report their average "
+                                      "size in px.")):
+        add(phrase.format(f=f), f,
+            [_step(SEGMENT, Path(f).stem, oracle=sharp), _step(MEASURE_LABELS, Path(f).stem)],
+            area(truths[f], 0.1), task="mean_area")
+    f = "blobs_40.tif"
+    add(f"How bright are the objects in {f} on average?", f,
+        [_step(SEGMENT, "blobs_40", oracle=sharp), _step(MEASURE, "blobs_40")],
+        intensity(truths[f], 0.1), task="mean_intensity")
+    f = "border_blobs_12.tif"
+    add(f"{f}: count only the blobs lying fully inside the field of view", f,
+        [_step(SEGMENT, "border_blobs_12"), _step(REMOVE_BORDER, "border_blobs_12")],
+        Outcome("count", truths[f].count_inner, abs_tol=1), task="border_count")
+    f = "border_blobs_24.tif"
+    add(f"Give me the full blob count of {f}, partial blobs at the edges included.", f,
+        [_step(SEGMENT, "border_blobs_24")], Outcome("count", truths[f].count, abs_tol=1),
+        task="border_included_count")
+    f = "noisy_blobs_20.tif"
+    add(f"First denoise {f}, then count the objects in the cleaned image.", f,
+        [_step(DENOISE, "noisy_blobs_20"), _step(SEGMENT_AFTER, "noisy_blobs_20")],
+        Outcome("count", truths[f].count, abs_tol=1), task="denoise_count")
+    f = "blobs_25.tif"
+    add(f"Run Voronoi-Otsu labeling (spot sigma 3, outline sigma 1) on {f} and count.", f,
+        [_step(SEGMENT, "blobs_25", tools=("voronoi_otsu_labeling",), categories=(),
+               args=vo_params, oracle=vo_params)],
+        Outcome("count", truths[f].count, abs_tol=1), task="named_method_count")
+    f = "spots.tif"
+    add(f"Use the spot detector on {f}: how many spots?", f, [_step(DETECT, "spots")],
+        Outcome("count", truths[f].count, abs_tol=2), task="spot_count")
+    f, t = "blobs_plain.tif", truths["blobs_plain.tif"]
+    add(f"Each pixel of {f} is 0.2 µm across. What is the average blob area in µm²?", f,
+        [open_px, _step(SEGMENT_AFTER, "blobs_plain", oracle=sharp),
+         _step(MEASURE_LABELS, "blobs_plain")], area(t, 0.1, physical=True),
+        task="stated_area")
+    f = "stack_plain.tif"
+    add(f"{f} was imaged with 0.5 µm pixels and a z spacing of 1 µm. Mean nuclear volume "
+        "(µm³)?", f,
+        [open_stack, _step(SEGMENT_AFTER, "stack_plain", oracle=nuclei),
+         _step(MEASURE_LABELS, "stack_plain")], stated_volume, task="stated_volume")
+    f = "movie_plain.tif"
+    add(f"{f} is a recording over time (not a z-stack). How many cells can be tracked?", f,
+        [open_movie, _step(SEGMENT_FRAMES, "movie_plain", oracle={"image": "$prev"}),
+         _step(TRACK, "movie_plain")], stated_tracks, task="stated_tracks")
+    f = "movie.tif"
+    add(f"Link the nuclei of {f} across frames; number of trajectories?", f, movie_steps,
+        tracks, task="tracks")
+    f = "coins.tif"
+    add(f"{f}: how many coins are lying there?", f,
+        [_step(BACKGROUND, "coins"),
+         _step(SEGMENT_AFTER, "coins", tools=("threshold_labeling", *SEGMENT.tools),
+               oracle={"sigma": 2.0}),
+         _step(REMOVE_SMALL, "coins")],
+        Outcome("count", COINS_BY_EYE, abs_tol=1), task="coins_count", truth_note=coins_note)
+    a, b = "blobs_8.tif", "blobs_15.tif"
+    add(f"Number of objects in {a}, and in {b}?", a,
+        [_step(SEGMENT, "blobs_8"), _step(SEGMENT, "blobs_15")],
+        Outcome("count", truths[a].count, abs_tol=1),
+        extra=[Outcome("count", truths[b].count, abs_tol=1)], task="two_file_count")
+    for phrase in ("Why would I smooth an image before thresholding it?",
+                   "What is a watershed segmentation, briefly?"):
+        add(phrase, "", [], Outcome("answer"), task="question_held_out",
+            gold='reply("See the cited passages.")')
+    add("Please give me a nucleus tally for missing_plate.tif.", "missing_plate.tif", [],
+        Outcome("refusal"), task="bad_missing_file",
+        problem=("missing_plate.tif", "not found", "no such file", "does not exist"),
+        gold="labels = voronoi_otsu_labeling(image=missing_plate)\nanswer(count(labels))")
     return out
 
 
@@ -873,6 +950,8 @@ def select(requests: Sequence[AgentRequest], subset: str | None) -> list[AgentRe
         return list(requests)
     if subset in ("analysis", "question", "bad"):
         return [r for r in requests if r.kind == subset]
+    if subset == "v1+v2":
+        return [r for r in requests if r.subset in ("v1", "v2")]
     chosen = [r for r in requests if r.subset == subset]
     if not chosen:
         from tools.errors import InputError

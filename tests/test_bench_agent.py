@@ -71,6 +71,8 @@ def test_dataset_size_kinds_and_v1_subset(images: tuple[Path, dict], requests: l
 def test_every_task_has_three_wordings(requests: list) -> None:
     templates = defaultdict(set)
     for r in requests:
+        if r.subset == "v3":
+            continue  # held out: one new wording per task, by design
         text = r.request
         for name in FILE.findall(text):
             text = text.replace(name, "{f}")
