@@ -881,7 +881,7 @@ def build_requests(truths: Mapping[str, Truth]) -> list[AgentRequest]:
             [_step(SEGMENT, Path(f).stem, oracle=sharp), _step(MEASURE_LABELS, Path(f).stem)],
             area(truths[f], 0.1), task="mean_area")
     f = "blobs_40.tif"
-    add(f"How bright are the objects in {f} on average?", f,
+    add(f"{f}: what is the mean signal per object?", f,
         [_step(SEGMENT, "blobs_40", oracle=sharp), _step(MEASURE, "blobs_40")],
         intensity(truths[f], 0.1), task="mean_intensity")
     f = "border_blobs_12.tif"
