@@ -849,20 +849,8 @@ class Agent:
                 if not files and is_question(request) else [])
         tools = self.shortlist(request, examples)
         user = self.user_prompt(request, variables, tools, examples, hits)
-        grammar = plan_grammar(self.registry, tools,
-                               variables={n: b.kind for n, b in variables.items()},
-                               allow_reply=not files,
-                               parameters=lambda t: stated_parameters(t, request),
-                               first=opening_tools(request, tools, self.registry),
-                               inputs=[_variable(f) for f in files],
-                               statistic=asks_for_statistic(request),
-                               reply_only=is_conceptual(request),
-                               statistics=allowed_statistics(request))
-        schema = plan_schema(self.registry, tools,  # the same plans, for servers (JSON)
-                             variables={n: b.kind for n, b in variables.items()},
-                             allow_reply=not files,
-                             parameters=lambda t: stated_parameters(t, request),
-                             inputs=[_variable(f) for f in files])
+        grammar, schema = self._constraints(request, tools, variables,
+                                            first=opening_tools(request, tools, self.registry))
         events: list[Event] = []
         failure = ""
         for attempt in range(2):
@@ -895,20 +883,9 @@ class Agent:
                 if starts:
                     # The same prompt gives the same greedy plan; a step the request names and
                     # the plan left out is made its first line instead.
-                    grammar = plan_grammar(
-                        self.registry, list(dict.fromkeys([*tools, *starts])),
-                        variables={n: b.kind for n, b in variables.items()},
-                        allow_reply=not files,
-                        parameters=lambda t: stated_parameters(t, request), first=starts,
-                        inputs=[_variable(f) for f in files],
-                        statistic=asks_for_statistic(request),
-                        statistics=allowed_statistics(request))
-                    schema = plan_schema(
-                        self.registry, list(dict.fromkeys([*tools, *starts])),
-                        variables={n: b.kind for n, b in variables.items()},
-                        allow_reply=not files,
-                        parameters=lambda t: stated_parameters(t, request),
-                        inputs=[_variable(f) for f in files])
+                    grammar, schema = self._constraints(
+                        request, list(dict.fromkeys([*tools, *starts])), variables,
+                        first=starts)
         done = [e for e in events if e.kind == "call"]
         what = ("Ran: " + "; ".join(f"{e.tool} -> {', '.join(e.outputs) or 'value'}"
                                    for e in done) + ". ") if done else "Nothing ran. "
@@ -918,6 +895,21 @@ class Agent:
         message = f"I could not do this request. {what}What failed: {failure}{kept}"
         return self._finish(request, message, events, [], None, None, stats, start,
                             stopped="errors")
+
+    def _constraints(self, request: str, tools: Sequence[str], variables: dict[str, Binding],
+                     *, first: Sequence[str] | None) -> tuple[str, PlanSchema]:
+        """The grammar (embedded model) and JSON schema (servers) of the plans ``request``
+        may get: the same rules, read from the request once here for both."""
+        files = named_files(request)
+        common: dict[str, Any] = dict(
+            variables={n: b.kind for n, b in variables.items()}, allow_reply=not files,
+            parameters=lambda t: stated_parameters(t, request),
+            inputs=[_variable(f) for f in files])
+        grammar = plan_grammar(self.registry, tools, first=first,
+                               statistic=asks_for_statistic(request),
+                               reply_only=is_conceptual(request),
+                               statistics=allowed_statistics(request), **common)
+        return grammar, plan_schema(self.registry, tools, **common)
 
     def _missing_openers(self, failure: str, variables: dict[str, Binding]) -> list[str]:
         """The tools a missing-step error names that can be a plan's first line."""
