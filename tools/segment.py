@@ -168,23 +168,34 @@ def foreground_threshold(
     is therefore kept at least five noise SDs (of the blurred image) from the background's
     median; on an image with real objects the automatic threshold is far beyond that.
     """
+    return foreground_thresholds(raw, blurred, sigmas, (method,), dark_objects=dark_objects)[0]
+
+
+def foreground_thresholds(
+    raw: np.ndarray, blurred: np.ndarray, sigmas: tuple[float, ...], methods: tuple[str, ...],
+    *, dark_objects: bool = False,
+) -> list[float]:
+    """:func:`foreground_threshold` for several methods, with the noise measured once."""
     from tools.scale import noise_level
 
-    value = threshold_value(blurred, method)
     gain = 1.0
     for s in sigmas:  # SD of white noise after a Gaussian of width s (per axis)
         gain *= 1.0 / math.sqrt(2 * math.sqrt(math.pi) * s) if s > 0.5 else 1.0
     noise = noise_level(raw) * gain
     sample = blurred.ravel()[:: max(1, blurred.size // 500_000)]
-    if dark_objects:
-        background = sample[sample >= value]
-        if background.size and noise > 0:
-            value = min(value, float(np.median(background)) - 5 * noise)
-    else:
-        background = sample[sample <= value]
-        if background.size and noise > 0:
-            value = max(value, float(np.median(background)) + 5 * noise)
-    return value
+    values = []
+    for method in methods:
+        value = threshold_value(blurred, method)
+        if dark_objects:
+            background = sample[sample >= value]
+            if background.size and noise > 0:
+                value = min(value, float(np.median(background)) - 5 * noise)
+        else:
+            background = sample[sample <= value]
+            if background.size and noise > 0:
+                value = max(value, float(np.median(background)) + 5 * noise)
+        values.append(value)
+    return values
 
 
 def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
@@ -821,7 +832,12 @@ def relabel_sequential(labels: Labels) -> Labels:
 
 # -- the segmenter that picks its method --------------------------------------------------------
 
-CLUMP_AREA_RATIO = 1.3  # a region this many times a large object's area may hold several
+# A region over this x a large object's area (the disc of 1.1 x the 75th-percentile radius,
+# so about the 75th-percentile disc itself) may hold several objects. Chosen on the counting
+# design set (evals/toolbench/counting.py): 1.3, 1.0, 0.8 gave movie frames exact 0.42, 0.58,
+# 0.67 and textured nuclei -18 %, -18 %, -16 %; below 0.8 nothing changes (the seeds' depth and
+# spacing then decide alone), and separated objects stay whole at every value.
+CLUMP_AREA_RATIO = 0.8
 UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
 SegmentMethod = Literal["auto", "threshold", "watershed", "voronoi_otsu", "background_removal"]
 
@@ -845,6 +861,11 @@ def estimate_background(data: np.ndarray, radius: float) -> np.ndarray:
     background; it runs on a block-averaged copy so that its cost does not grow with the
     object size, and the result is blurred and brought back to full size.
     """
+    return _full_size(_coarse_background(data, radius), data.shape)
+
+
+def _coarse_background(data: np.ndarray, radius: float) -> np.ndarray:
+    """:func:`estimate_background` on its block-averaged grid (enough to judge its range)."""
     from tools.scale import _downsample
 
     factor = max(1, int(radius // 2))
@@ -852,14 +873,36 @@ def estimate_background(data: np.ndarray, radius: float) -> np.ndarray:
     small = _downsample(data.astype(np.float32, copy=False), factors)
     size = [max(3, math.ceil(3 * radius / f) | 1) for f in factors]
     background = ndi.grey_opening(small, size=size, mode="nearest")
-    background = ndi.gaussian_filter(background, [s / 2 for s in size], mode="nearest")
-    zoom = [n / m for n, m in zip(data.shape, small.shape, strict=True)]
+    return ndi.gaussian_filter(background, [s / 2 for s in size], mode="nearest")
+
+
+def _full_size(background: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A coarse background brought back to ``shape`` by linear interpolation."""
+    zoom = [n / m for n, m in zip(shape, background.shape, strict=True)]
     full = ndi.zoom(background, zoom, order=1, mode="nearest", grid_mode=True)
-    out = np.empty(data.shape, dtype=np.float32)
-    crop = tuple(slice(0, min(a, b)) for a, b in zip(full.shape, data.shape, strict=True))
-    out[...] = np.pad(full[crop], [(0, n - c.stop) for n, c in zip(data.shape, crop,
-                                                                     strict=True)], mode="edge")
+    out = np.empty(shape, dtype=np.float32)
+    crop = tuple(slice(0, min(a, b)) for a, b in zip(full.shape, shape, strict=True))
+    out[...] = np.pad(full[crop], [(0, n - c.stop) for n, c in zip(shape, crop, strict=True)],
+                      mode="edge")
     return out
+
+
+def _dim_objects(low: np.ndarray, mask: np.ndarray, min_size: int, *,
+                 fill: bool) -> np.ndarray:
+    """Labels ``1..k`` of the regions of ``low`` that hold no pixel of ``mask``, 0 elsewhere.
+
+    Dim objects lie above the lower threshold only; a bright object is larger at the lower
+    threshold than at Otsu's (its blurred rim), so only regions apart from ``mask`` are new.
+    Regions smaller than ``min_size`` are noise specks and dropped.
+    """
+    if fill:
+        low = ndi.binary_fill_holes(low)
+    full = ndi.generate_binary_structure(low.ndim, low.ndim)
+    regions, n = ndi.label(low, structure=full)
+    keep = np.bincount(regions.ravel(), minlength=n + 1) >= min_size
+    keep &= np.bincount(regions[mask], minlength=n + 1) == 0
+    keep[0] = False
+    return _keep_labels(regions, keep)
 
 
 def _peak_markers(peaks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -946,13 +989,16 @@ def segment_objects(
 
     Notes
     -----
-    The rules, measured on the blob-count benchmark and the scale sweep: a threshold alone is
-    exact on separated objects at every size and merges touching ones; the distance watershed
-    splits touching round objects but over-splits ragged ones, so it runs only when a region
-    is more than 1.3 times the area of a large object (1.1 times the 75th percentile of the
-    radii: the LoG estimate runs about 10 % low on small discs); a
-    background whose range exceeds a fifth of the objects' contrast makes a global threshold
-    cut objects in two or join them to the background.
+    The rules, measured on generated images (``evals/toolbench/counting.py``, design seeds)
+    and the scale sweep: a threshold alone is exact on separated objects at every size and
+    merges touching ones; the distance watershed splits touching round objects but
+    over-splits ragged ones, so it runs only in regions larger than about one large object
+    (``CLUMP_AREA_RATIO``), from seeds at least half a small radius deep and apart, and is
+    reported only when it split something; objects are segmented at Otsu's threshold, and
+    regions above the triangle threshold that hold no Otsu object are kept as dim objects
+    (Otsu's threshold alone left 34 % of dim blobs and 30 % of textured nuclei with a 4-8x
+    brightness range uncounted); a background whose range exceeds a fifth of the objects'
+    contrast makes a global threshold cut objects in two or join them to the background.
 
     References
     ----------
@@ -1003,13 +1049,13 @@ def segment_objects(
     reasons = []
     work = data
     if method in ("auto", "background_removal"):
-        background = estimate_background(data, r_high)
-        step = max(1, background.size // 500_000)
-        low_bg, high_bg = np.percentile(background.ravel()[::step], [5, 95])
+        # Its range is judged on the coarse grid; full size is built only to remove it.
+        coarse = _coarse_background(data, r_high)
+        low_bg, high_bg = np.percentile(coarse, [5, 95])
         top = float(np.percentile(data.ravel()[:: max(1, data.size // 500_000)], 99.5))
         unevenness = (high_bg - low_bg) / max(top - low_bg, 1e-12)
         if method == "background_removal" or unevenness > UNEVEN_BACKGROUND:
-            work = data - background
+            work = data - _full_size(coarse, data.shape)
             reasons.append(
                 f"background removed (it varies by {100 * unevenness:.0f} % of the objects' "
                 "contrast)" if method == "auto" else "background removed (asked for)")
@@ -1017,36 +1063,48 @@ def segment_objects(
     sigmas = axis_sigmas(sigma, data.ndim, pixel_size)
     blurred = smooth(work, sigmas)
     min_size = max(1, int(MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size)))
-    mask = _drop_specks(blurred > foreground_threshold(work, blurred, sigmas, "otsu"), min_size)
+    otsu, triangle = foreground_thresholds(work, blurred, sigmas, ("otsu", "triangle"))
+    # Objects are segmented at Otsu's threshold; the triangle threshold, when lower, finds the
+    # dim objects Otsu's leaves out, and each of those is kept whole at that lower level.
+    full = ndi.generate_binary_structure(data.ndim, data.ndim)
+    regions, n_regions = ndi.label(blurred > otsu, structure=full)
+    regions = _keep_labels(regions, np.bincount(regions.ravel()) >= min_size)  # no specks
+    mask = regions > 0
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
-    full = ndi.generate_binary_structure(data.ndim, data.ndim)
-    regions, _ = ndi.label(mask, structure=full)
+        regions = ndi.label(mask, structure=full)[0]
+    n_regions = int(regions.max())
+    dim = _dim_objects(blurred > triangle, mask, min_size, fill=work is not data) \
+        if triangle < otsu else None
     sizes = np.bincount(regions.ravel())[1:]
     large = _object_area(1.1 * r_high, data.ndim, pixel_size)
     is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
-    n_clumps = int(is_clump.sum())
-    split = method == "watershed" or (method != "threshold" and n_clumps > 0)
-    if method == "threshold":
-        reasons.append("threshold (asked for)")
-    elif method == "watershed":
-        reasons.append("watershed (asked for)")
-    elif split:
-        reasons.append(f"{n_clumps} region{'s' if n_clumps != 1 else ''} larger than "
-                       f"{CLUMP_AREA_RATIO:g} objects: touching objects, split there by a "
-                       "distance watershed")
-    else:
-        reasons.append("objects are apart: a threshold is enough")
+    split = method == "watershed" or (method != "threshold" and bool(is_clump.any()))
+    labels, chosen = regions, "threshold"
     if split:
         min_distance = max(1, round(SEED_DISTANCE_PER_RADIUS * r_low))
         # Only the large regions are split: a single object's noisy outline can seed two.
         seed_mask = None if method == "watershed" else is_clump[regions]
         labels = _split_by_distance(mask, min_distance, pixel_size, seed_mask,
                                     min_depth=SEED_DEPTH_PER_RADIUS * r_low)
+    # The method is named by what it did: a watershed that split nothing was a threshold.
+    n_split = int(labels.max()) - n_regions
+    if method == "threshold":
+        reasons.append("threshold (asked for)")
+    elif method == "watershed":
+        reasons.append("watershed (asked for)")
+        chosen = "watershed"
+    elif n_split > 0:
+        reasons.append(f"touching objects: {n_split} more after splitting the regions larger "
+                       "than one object by a distance watershed")
         chosen = "watershed"
     else:
-        labels = regions
-        chosen = "threshold"
+        reasons.append("objects are apart: a threshold is enough")
+    n_dim = 0 if dim is None else int(dim.max())
+    if n_dim:
+        labels = np.where(dim > 0, dim + int(labels.max()), labels)
+        reasons.append(f"{n_dim} dim object{'s' if n_dim != 1 else ''} below Otsu's threshold "
+                       f"kept (triangle threshold {triangle:.3g} < Otsu's {otsu:.3g})")
     if work is not data:
         chosen = f"background_removal+{chosen}"
     record_choice("method", chosen, "; ".join(reasons) + f" ({why_size})")
