@@ -118,9 +118,16 @@ def _drop_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
     """
     if min_size <= 1:
         return mask
+    return _label_without_specks(mask, min_size) > 0
+
+
+def _label_without_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
+    """Connected regions of ``mask`` (full connectivity) of ``min_size`` or more pixels, 1..N."""
     full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
     regions, _ = ndi.label(mask, structure=full)
-    return (np.bincount(regions.ravel()) >= min_size)[regions] & mask
+    if min_size <= 1:
+        return regions
+    return _keep_labels(regions, np.bincount(regions.ravel()) >= min_size)
 
 
 def axis_sigmas(
@@ -897,11 +904,8 @@ def _dim_objects(low: np.ndarray, mask: np.ndarray, min_size: int, *,
     """
     if fill:
         low = ndi.binary_fill_holes(low)
-    full = ndi.generate_binary_structure(low.ndim, low.ndim)
-    regions, n = ndi.label(low, structure=full)
-    keep = np.bincount(regions.ravel(), minlength=n + 1) >= min_size
-    keep &= np.bincount(regions[mask], minlength=n + 1) == 0
-    keep[0] = False
+    regions = _label_without_specks(low, min_size)
+    keep = np.bincount(regions[mask], minlength=int(regions.max()) + 1) == 0
     return _keep_labels(regions, keep)
 
 
@@ -1067,8 +1071,7 @@ def segment_objects(
     # Objects are segmented at Otsu's threshold; the triangle threshold, when lower, finds the
     # dim objects Otsu's leaves out, and each of those is kept whole at that lower level.
     full = ndi.generate_binary_structure(data.ndim, data.ndim)
-    regions, n_regions = ndi.label(blurred > otsu, structure=full)
-    regions = _keep_labels(regions, np.bincount(regions.ravel()) >= min_size)  # no specks
+    regions = _label_without_specks(blurred > otsu, min_size)
     mask = regions > 0
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
