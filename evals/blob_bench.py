@@ -244,19 +244,21 @@ def parse_count(text: str | None) -> int | None:
 # -- counters -------------------------------------------------------------------------------
 
 
-def classical_count(image: np.ndarray, *, ignore_border: bool = False) -> int:
-    """Count objects with the tools' own default path and no model: ``segment_objects``.
+def classical_count(image: np.ndarray, *, ignore_border: bool = False,
+                    method: str = "auto") -> int:
+    """Count objects with the tools' own default path and no language model.
 
     :func:`tools.segment.segment_objects` called with the image only: it estimates the
     objects' size from the image and picks threshold, distance watershed or background
-    removal first; nothing is tuned per image set. With ``ignore_border`` the objects
-    touching the border are removed before counting.
+    removal first; nothing is tuned per image set. ``method`` forces one of its methods
+    (counter ``classical:stardist``). With ``ignore_border`` the objects touching the border
+    are removed before counting.
     """
     from skimage.segmentation import clear_border
 
     from tools.segment import segment_objects
 
-    labels = segment_objects(image)
+    labels = segment_objects(image, method=method)
     if ignore_border:
         labels = clear_border(labels)
     return int(np.unique(labels[labels != 0]).size)
@@ -268,7 +270,7 @@ def answer(spec: str, item: BlobImage, variant: str, prompt: str, sample: int, *
     kind, _, arg = spec.partition(":")
     if kind == "classical":
         return str(classical_count(item.image, ignore_border=TRUTH_OF_VARIANT.get(
-            variant, "all") == "inner"))
+            variant, "all") == "inner", method=arg or "auto"))
     if kind == "constant":
         return arg or "0"
     if kind == "random":
@@ -283,8 +285,8 @@ def answer(spec: str, item: BlobImage, variant: str, prompt: str, sample: int, *
     if kind == "agent":
         return agent_count(arg, prompt, item.image, base_url=base_url)
     raise InputError(
-        f"unknown counter {spec!r}: use classical, constant:N, random:LOW:HIGH, vlm:MODEL, "
-        "scripted:TEXT or agent:BACKEND"
+        f"unknown counter {spec!r}: use classical[:METHOD], constant:N, random:LOW:HIGH, "
+        "vlm:MODEL, scripted:TEXT or agent:BACKEND"
     )
 
 

@@ -107,8 +107,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
     blobs = sub.add_parser("blobs", help="blob counting by vision models and baselines")
     blobs.add_argument("--counters", nargs="+", default=["classical", "constant:24"],
-                       help="classical, constant:N, random:LOW:HIGH, vlm:MODEL, scripted:TEXT, "
-                            "agent:BACKEND")
+                       help="classical (classical:METHOD: segment_objects' METHOD), constant:N, "
+                            "random:LOW:HIGH, vlm:MODEL, scripted:TEXT, agent:BACKEND")
     blobs.add_argument("--sets", nargs="+", default=["synthetic", "coins", "nuclei"],
                        help="image sets: synthetic, coins, nuclei")
     blobs.add_argument("--variants", nargs="+", default=["classic", "ignore_border"],

@@ -846,7 +846,12 @@ def relabel_sequential(labels: Labels) -> Labels:
 # spacing then decide alone), and separated objects stay whole at every value.
 CLUMP_AREA_RATIO = 0.8
 UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
-SegmentMethod = Literal["auto", "threshold", "watershed", "voronoi_otsu", "background_removal"]
+# A learned object is kept when it is this many noise SDs brighter than the ring around it:
+# on noise alone the model finds "nuclei" (176 in a noisy image of 8 small blobs).
+LEARNED_MIN_CONTRAST = 2.0
+SegmentMethod = Literal[
+    "auto", "threshold", "watershed", "voronoi_otsu", "background_removal", "stardist"
+]
 
 
 def _object_area(radius: float, ndim: int, pixel_size: PixelSize | None) -> float:
@@ -956,6 +961,37 @@ def _split_by_distance(
     return _flood_markers(markers.astype(np.int32, copy=False), mask)
 
 
+def _learned_objects(
+    work: np.ndarray, regions: np.ndarray, found: ObjectScale | None, noise: float, radius: float
+) -> tuple[np.ndarray, int, int]:
+    """Objects found by the bundled StarDist model, plus the threshold regions it left out.
+
+    ``regions`` are the threshold's objects (bright and dim). The model's objects fainter than
+    ``LEARNED_MIN_CONTRAST`` noise SDs over the ring around them are dropped; a region that
+    holds no kept model object is an object of its own (the model misses the smallest).
+    Returns the labels, the number of model objects kept and of regions added.
+    """
+    from tools.stardist_segment import bundled_labels
+
+    learned = bundled_labels(work, found)
+    n = int(learned.max())
+    index = np.arange(1, n + 1)
+    if n:
+        width = 2 * max(2, round(0.5 * radius)) + 1
+        around = ndi.grey_dilation(learned, size=width)
+        ring = np.where(learned == 0, around, 0)
+        inside = np.asarray(ndi.mean(work, learned, index))
+        outside = np.asarray(ndi.mean(work, ring, index))
+        outside = np.where(np.isfinite(outside), outside, float(np.median(work)))
+        keep = np.concatenate([[False], inside - outside >= LEARNED_MIN_CONTRAST * noise])
+        learned = _keep_labels(learned, keep)
+    n_learned = int(learned.max())
+    covered = np.bincount(regions[learned > 0], minlength=int(regions.max()) + 1) > 0
+    missed = _keep_labels(regions, ~covered)
+    labels = np.where(missed > 0, missed + n_learned, learned)
+    return labels.astype(np.int32, copy=False), n_learned, int(missed.max())
+
+
 @tool(category="segment")
 def segment_objects(
     image: Image,
@@ -963,6 +999,7 @@ def segment_objects(
     radius: Annotated[float, Gt(0)] | None = None,
     dark_objects: bool = False,
     pixel_size: PixelSize | None = None,
+    objects: Literal["any", "nuclei"] = "any",
 ) -> Labels:
     """Segment and count objects with a method chosen to fit the image (the simplest call).
 
@@ -980,11 +1017,16 @@ def segment_objects(
     method : str
         "auto" picks as described; "threshold", "watershed" or "voronoi_otsu" force a
         segmenter; "background_removal" removes the background, then picks threshold or
-        watershed.
+        watershed; "stardist" (2D) lets the bundled StarDist model find and split the
+        objects, for nuclei that touch or overlap: its objects fainter than their surroundings
+        are dropped and the threshold's objects it missed are kept.
     radius : float, optional
         Typical object radius in pixels, if known; estimated from the image when left out.
     dark_objects : bool
         True for dark objects on a bright background.
+    objects : {"any", "nuclei"}
+        What the objects are. "nuclei" makes "auto" use "stardist" on a 2D image (a 3D one
+        keeps the rules below); "any" makes no assumption.
 
     Returns
     -------
@@ -1003,6 +1045,11 @@ def segment_objects(
     (Otsu's threshold alone left 34 % of dim blobs and 30 % of textured nuclei with a 4-8x
     brightness range uncounted); a background whose range exceeds a fifth of the objects'
     contrast makes a global threshold cut objects in two or join them to the background.
+    "auto" never picks "stardist": on the design set the learned model is the better splitter
+    of nuclei (count error 0.9 % against 16 %) and movie frames, but it cuts lobed, irregular
+    blobs that a threshold counts right (44 % too many, the distance watershed 28 %, a
+    threshold 2 %), and neither its probabilities nor the shapes' solidity told nuclei from
+    such blobs. What the objects are is the user's to say (``objects="nuclei"``).
 
     References
     ----------
@@ -1021,9 +1068,15 @@ def segment_objects(
     25
     """
     data = check_image(image)
-    methods = ("auto", "threshold", "watershed", "voronoi_otsu", "background_removal")
+    methods = ("auto", "threshold", "watershed", "voronoi_otsu", "background_removal", "stardist")
     if method not in methods:
         raise InputError(f"method must be one of {', '.join(methods)}; got {method!r}")
+    if objects not in ("any", "nuclei"):
+        raise InputError(f"objects must be 'any' or 'nuclei'; got {objects!r}")
+    if method == "stardist" and data.ndim != 2:
+        raise InputError(f"method 'stardist' needs a 2D one-channel image (the bundled StarDist "
+                         f"model is 2D), got shape {data.shape}; use 'watershed' for a 3D stack, "
+                         "or pick one channel of a colour image")
     if radius is not None and (not np.isfinite(radius) or radius <= 0):
         raise InputError(f"radius must be > 0 pixels, got {radius}")
     _require_contrast(data)
@@ -1082,8 +1135,28 @@ def segment_objects(
     sizes = np.bincount(regions.ravel())[1:]
     large = _object_area(1.1 * r_high, data.ndim, pixel_size)
     is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
-    split = method == "watershed" or (method != "threshold" and bool(is_clump.any()))
     labels, chosen = regions, "threshold"
+    learn = method == "stardist" or (method == "auto" and objects == "nuclei"
+                                      and data.ndim == 2)
+    if learn:
+        from tools.scale import noise_level
+        from tools.stardist_segment import ModelUnavailableError
+
+        every = regions if dim is None else np.where(dim > 0, dim + n_regions, regions)
+        try:
+            labels, n_learned, n_missed = _learned_objects(work, every, scale,
+                                                           noise_level(data), r)
+        except (ModelUnavailableError, ImportError) as exc:
+            learn = False
+            reasons.append(f"StarDist could not run ({exc}), so a distance watershed instead")
+        else:
+            dim, chosen = None, "stardist"
+            why = "asked for" if method == "stardist" else "the objects are nuclei"
+            reasons.append(f"StarDist, the bundled model ({why}), found {n_learned} "
+                           f"objects; {n_missed} threshold region{'s' if n_missed != 1 else ''} "
+                           "it left out kept")
+    split = not learn and method != "threshold" and (
+        method == "watershed" or bool(is_clump.any()))
     if split:
         min_distance = max(1, round(SEED_DISTANCE_PER_RADIUS * r_low))
         # Only the large regions are split: a single object's noisy outline can seed two.
@@ -1092,7 +1165,9 @@ def segment_objects(
                                     min_depth=SEED_DEPTH_PER_RADIUS * r_low)
     # The method is named by what it did: a watershed that split nothing was a threshold.
     n_split = int(labels.max()) - n_regions
-    if method == "threshold":
+    if learn:
+        pass  # its reason is recorded above
+    elif method == "threshold":
         reasons.append("threshold (asked for)")
     elif method == "watershed":
         reasons.append("watershed (asked for)")

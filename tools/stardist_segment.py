@@ -33,7 +33,7 @@ from tools.checks import check_image
 from tools.choices import record_choice
 from tools.errors import BiaError, InputError
 from tools.registry import tool
-from tools.scale import describe, radius_from_image
+from tools.scale import ObjectScale, describe, radius_from_image
 from tools.types import Image, InputPath, Labels
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,15 @@ def stardist_segment(
 
 def _matching_scale(data: np.ndarray) -> float | None:
     """The resize factor that brings the image's objects to the bundled model's size."""
-    found = radius_from_image(data)
+    return model_scale(radius_from_image(data), data.shape)
+
+
+def model_scale(found: ObjectScale | None, shape: tuple[int, ...]) -> float | None:
+    """The resize factor for objects of the estimated size ``found`` in an image of ``shape``.
+
+    None (no resizing) when the size is unknown or within the bundled model's training range;
+    the choice is recorded either way.
+    """
     if found is None:
         record_choice("scale", 1.0, describe(found))
         return None
@@ -311,11 +319,24 @@ def _matching_scale(data: np.ndarray) -> float | None:
     # (measured: radius 3 px, factor 2.7 found 5x too many); shrinking is safe.
     factor = round(float(np.clip(MODEL_RADIUS / found["radius"], 0.1, 1.5)), 3)
     # StarDist needs the resized image to keep a few network strides per axis.
-    if min(data.shape) * factor < 32:
-        factor = round(32 / min(data.shape), 3)
+    if min(shape) * factor < 32:
+        factor = round(32 / min(shape), 3)
     record_choice("scale", factor, describe(found) + f"; resized to the model's radius "
                   f"{MODEL_RADIUS:g} px")
     return factor
+
+
+def bundled_labels(data: np.ndarray, found: ObjectScale | None) -> np.ndarray:
+    """Labels of a checked 2D image by the bundled model, resized for objects of size ``found``.
+
+    The shared core of :func:`stardist_segment` for other tools that already estimated the
+    objects' size; the model's own probability and overlap thresholds are used.
+    """
+    scale = model_scale(found, data.shape)
+    kwargs: dict[str, Any] = {"prob_thresh": None, "nms_thresh": None}
+    if scale is not None:
+        kwargs["scale"] = scale
+    return _predict(load_model("bundled"), _normalize(data), kwargs)
 
 
 def _normalize(data: np.ndarray) -> np.ndarray:
