@@ -252,8 +252,8 @@ _SYNONYMS = {
     "unit": ("µm", "um", "nm", "mm", "micron", "microns", "micrometer", "micrometers", "min",
              "minutes", "sec", "seconds", "hours"),
     "names": ("dapi", "gfp", "rfp", "called", "named"),
-    # segment_objects(objects="nuclei"): the user says what the objects are.
-    "objects": ("nuclei", "nucleus", "nucleii", "nuclear"),
+    # segment_objects(nuclei=True): the user says what the objects are.
+    "nuclei": ("nucleus", "nucleii", "nuclear"),
     "channel": ("dapi", "gfp", "rfp", "channels"),
 }
 

@@ -285,6 +285,18 @@ def test_only_parameters_the_request_names_may_be_set(registry: Registry) -> Non
     assert "min_size" in stated_parameters(small, "drop objects smaller than 40 pixels")
 
 
+def test_a_request_about_nuclei_may_say_what_the_objects_are() -> None:
+    from agent.toolset import load_registry
+
+    segmenter = load_registry().get("segment_objects")
+    for request in ("how many nuclei are in a.tif", "I'd like the nucleus count of a.tif",
+                    "mean nuclear area in a.tif"):
+        assert "nuclei" in stated_parameters(segmenter, request), request
+    for request in ("how many blobs are in a.tif", "count the cells of a.tif",
+                    "segment the objects in a.tif"):
+        assert "nuclei" not in stated_parameters(segmenter, request), request
+
+
 def test_named_files_and_questions() -> None:
     assert named_files("measure a.tif and b.ome.tif, e.g. quickly") == ["a.tif", "b.ome.tif"]
     assert named_files("nothing here, version 1.5") == []

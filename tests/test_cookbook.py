@@ -375,6 +375,15 @@ def test_examples_that_use_a_word_gated_tool_speak_of_it() -> None:
                 assert asks_for_tool(ex.request, name), ex.id
 
 
+def test_examples_about_nuclei_say_so_to_the_segmenter() -> None:
+    """``segment_objects(nuclei=True)`` uses the learned nucleus model; the examples teach
+    the model to pass it exactly when the request speaks of nuclei."""
+    nuclear = re.compile(r"\b(nuclei|nucleus|nucleii|nuclear)\b", re.IGNORECASE)
+    for ex in EXAMPLES:
+        for call in re.findall(r"segment_objects\(([^)]*)\)", ex.plan):
+            assert ("nuclei=True" in call) == bool(nuclear.search(ex.request)), ex.id
+
+
 def test_examples_answer_with_the_statistics_their_requests_ask_for() -> None:
     """The grammar offers only the column statistics a request's words ask for (the mean when
     it names none; agent.planner.allowed_statistics): every example must fit the rule."""
