@@ -846,8 +846,8 @@ def relabel_sequential(labels: Labels) -> Labels:
 # spacing then decide alone), and separated objects stay whole at every value.
 CLUMP_AREA_RATIO = 0.8
 UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
-# A learned object is kept when it is this many noise SDs brighter than the ring around it:
-# on noise alone the model finds "nuclei" (176 in a noisy image of 8 small blobs).
+# A learned object is kept when it is this many background SDs brighter than the ring around
+# it: on noise alone the model finds "nuclei" (176 in a noisy image of 8 small blobs).
 LEARNED_MIN_CONTRAST = 2.0
 SegmentMethod = Literal[
     "auto", "threshold", "watershed", "voronoi_otsu", "background_removal", "stardist"

@@ -329,8 +329,9 @@ def model_scale(found: ObjectScale | None, shape: tuple[int, ...]) -> float | No
 def bundled_labels(data: np.ndarray, found: ObjectScale | None) -> np.ndarray:
     """Labels of a checked 2D image by the bundled model, resized for objects of size ``found``.
 
-    The shared core of :func:`stardist_segment` for other tools that already estimated the
-    objects' size; the model's own probability and overlap thresholds are used.
+    :func:`stardist_segment`'s default path (bundled model, its own probability and overlap
+    thresholds, resized to the model's size) for tools that already estimated the objects'
+    size, so the estimate is not made twice.
     """
     scale = model_scale(found, data.shape)
     kwargs: dict[str, Any] = {"prob_thresh": None, "nms_thresh": None}
