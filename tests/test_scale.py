@@ -15,7 +15,7 @@ from evals.toolbench.scale import SPACING_3D, discs_2d, spheres_3d
 from tools.choices import collect_choices, format_choices, record_choice
 from tools.errors import InputError
 from tools.registry import get_tool
-from tools.scale import estimate_object_scale
+from tools.scale import correlated_noise_level, estimate_object_scale, noise_level
 from tools.segment import (
     seeded_watershed,
     segment_objects,
@@ -58,6 +58,28 @@ def test_estimate_ignores_an_uneven_background_and_noise() -> None:
     uneven = image + 1.5 * xx + 0.8 * np.exp(-((yy - 0.5) ** 2) / 0.05)  # ramp and a ridge
     scale = estimate_object_scale(uneven.astype(np.float32))
     assert scale["sure"] and abs(scale["radius"] - 10) <= 1.5
+
+
+def test_noise_correlated_over_pixels_is_measured() -> None:
+    # White noise: both estimates agree. After the wavelet denoiser the noise left is smooth:
+    # the pixel estimate falls by far more than the noise does, the correlated one does not.
+    from tools.denoise import denoise_wavelet
+
+    for n, noise, seed in ((10, 0.15, 9131), (90, 0.05, 9132)):
+        image = blobs(n, radius=(4.0, 8.0), noise=noise, overlap=n > 50, seed=seed).image
+        assert correlated_noise_level(image) == pytest.approx(noise, rel=0.1)
+        assert noise_level(image) == pytest.approx(noise, rel=0.1)
+        smooth = denoise_wavelet(image)
+        assert noise_level(smooth) < 0.15 * noise
+        assert 0.5 * noise < correlated_noise_level(smooth) < noise
+
+
+def test_estimate_after_a_denoiser_finds_the_objects_not_the_blotches() -> None:
+    from tools.denoise import denoise_wavelet
+
+    b = blobs(10, radius=(6.0, 8.0), noise=0.2, seed=9133)
+    found = estimate_object_scale(denoise_wavelet(b.image))
+    assert 6.0 <= found["radius"] <= 8.0
 
 
 def test_estimate_says_when_it_is_unsure() -> None:

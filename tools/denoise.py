@@ -218,9 +218,11 @@ def denoise_bilateral(
     elif not np.isfinite(sigma_color) or sigma_color <= 0:
         raise InputError(f"sigma_color must be > 0, got {sigma_color}")
     # skimage bins intensities over [min, max]: shift to >= 0 so negative read noise is kept.
+    # Reflected, not repeated, border: copies of a noisy edge pixel all pass the range kernel,
+    # so "edge" padding kept noise along the border as bright blotches that were counted.
     result = skimage_bilateral(
         scaled + 0.5, sigma_color=float(sigma_color), sigma_spatial=float(sigma_spatial),
-        mode="edge",
+        mode="reflect",
     ) - 0.5
     return (result * (high - low) + low).astype(np.float32)
 

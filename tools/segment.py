@@ -57,6 +57,9 @@ SEED_DISTANCE_PER_RADIUS = 0.5  # watershed seeds: closer maxima are one object
 WATERSHED_SEED_DISTANCE_PER_RADIUS = 0.8  # seeded_watershed on its own: every region is split
 SEED_DEPTH_PER_RADIUS = 0.5  # watershed seeds lie at least this deep inside the foreground
 MIN_AREA_FRACTION = 0.15  # smallest object kept: this fraction of the small objects' area
+# Smallest dim object (above the triangle threshold only): a real one is whole there, while the
+# blotches a denoiser leaves are a fraction of an object (counting design set, "denoised").
+DIM_MIN_AREA_FRACTION = 0.5
 
 
 class _Estimate:
@@ -182,13 +185,17 @@ def foreground_thresholds(
     raw: np.ndarray, blurred: np.ndarray, sigmas: tuple[float, ...], methods: tuple[str, ...],
     *, dark_objects: bool = False,
 ) -> list[float]:
-    """:func:`foreground_threshold` for several methods, with the noise measured once."""
-    from tools.scale import noise_level
+    """:func:`foreground_threshold` for several methods, with the noise measured once.
+
+    The noise is :func:`tools.scale.correlated_noise_level`: after a denoiser the noise left
+    is smooth, and a pixel-to-pixel estimate would let its blotches through as objects.
+    """
+    from tools.scale import correlated_noise_level
 
     gain = 1.0
     for s in sigmas:  # SD of white noise after a Gaussian of width s (per axis)
         gain *= 1.0 / math.sqrt(2 * math.sqrt(math.pi) * s) if s > 0.5 else 1.0
-    noise = noise_level(raw) * gain
+    noise = correlated_noise_level(raw) * gain
     sample = blurred.ravel()[:: max(1, blurred.size // 500_000)]
     values = []
     for method in methods:
@@ -1058,10 +1065,14 @@ def segment_objects(
     over-splits ragged ones, so it runs only in regions larger than about one large object
     (``CLUMP_AREA_RATIO``), from seeds at least half a small radius deep and apart, and is
     reported only when it split something; objects are segmented at Otsu's threshold, and
-    regions above the triangle threshold that hold no Otsu object are kept as dim objects
-    (Otsu's threshold alone left 34 % of dim blobs and 30 % of textured nuclei with a 4-8x
-    brightness range uncounted); a background whose range exceeds a fifth of the objects'
-    contrast makes a global threshold cut objects in two or join them to the background.
+    regions above the triangle threshold that hold no Otsu object and are at least half a
+    small object's area are kept as dim objects (Otsu's threshold alone left 34 % of dim blobs
+    and 30 % of textured nuclei with a 4-8x brightness range uncounted; smaller ones are the
+    blotches a denoiser leaves); the noise that thresholds and the size estimate must clear
+    is measured over several pixels (:func:`tools.scale.correlated_noise_level`), so noise a
+    denoiser made smooth is not taken for objects; a background whose range exceeds a fifth
+    of the objects' contrast makes a global threshold cut objects in two or join them to the
+    background.
     "auto" never picks "stardist": on the design set the learned model is the better splitter
     of nuclei (count error 0.9 % against 16 %) and movie frames, but it cuts lobed, irregular
     blobs that a threshold counts right (44 % too many, the distance watershed 28 %, a
@@ -1147,8 +1158,9 @@ def segment_objects(
         mask = ndi.binary_fill_holes(mask)
         regions = ndi.label(mask, structure=full)[0]
     n_regions = int(regions.max())
-    dim = _dim_objects(blurred > triangle, mask, min_size, fill=work is not data) \
-        if triangle < otsu else None
+    min_dim = int(DIM_MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size))
+    dim = _dim_objects(blurred > triangle, mask, max(min_size, min_dim),
+                       fill=work is not data) if triangle < otsu else None
     sizes = np.bincount(regions.ravel())[1:]
     large = _object_area(1.1 * r_high, data.ndim, pixel_size)
     is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
@@ -1157,13 +1169,13 @@ def segment_objects(
     if method == "auto" and nuclei and not learn:
         reasons.append("nuclei, but the bundled StarDist model is 2D")
     if learn:
-        from tools.scale import noise_level
+        from tools.scale import correlated_noise_level
         from tools.stardist_segment import ModelUnavailableError
 
         every = regions if dim is None else np.where(dim > 0, dim + n_regions, regions)
         try:
             labels, n_learned, n_missed = _learned_objects(work, every, scale,
-                                                           noise_level(data), r)
+                                                           correlated_noise_level(data), r)
         except (ModelUnavailableError, ImportError) as exc:
             learn = False
             reasons.append(f"StarDist could not run ({exc}), so a distance watershed instead")

@@ -429,7 +429,7 @@ def _otsu_of_smoothed(data: np.ndarray, sigma: float, tile_size: int) -> float:
     centres = (edges[:-1] + edges[1:]) / 2
     value = float(threshold_otsu(hist=(counts, centres)))
     # As tools.segment.foreground_threshold: at least five noise SDs above the background.
-    from tools.scale import noise_level
+    from tools.scale import correlated_noise_level
 
     below = np.cumsum(counts * (centres <= value))
     if below[-1] > 0 and sigma:
@@ -438,7 +438,8 @@ def _otsu_of_smoothed(data: np.ndarray, sigma: float, tile_size: int) -> float:
                        for n in data.shape)
         gain = (1.0 / math.sqrt(2 * math.sqrt(math.pi) * sigma)) ** data.ndim if sigma > 0.5 \
             else 1.0
-        value = max(value, background + 5 * noise_level(np.asarray(data[centre])) * gain)
+        value = max(value, background + 5 * correlated_noise_level(np.asarray(data[centre]))
+                    * gain)
     return value
 
 
