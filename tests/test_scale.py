@@ -186,6 +186,27 @@ def test_segment_objects_in_3d_with_anisotropic_voxels() -> None:
     assert abs(found - labels.max()) <= 0.1 * labels.max()  # 0 % on the sweep's seed
 
 
+def test_planes_a_coarse_z_step_apart_touch_only_straight_across() -> None:
+    # Two bright squares in adjacent planes, offset by one pixel diagonally: with a z step 4x
+    # the pixel they are two objects (a diagonal step crosses 4.2 px), on isotropic voxels one.
+    stack = np.zeros((5, 24, 24), np.float32)
+    stack[1:3, 4:10, 4:10] = 1.0
+    stack[3, 10:16, 10:16] = 1.0
+    coarse = PixelSize((2.0, 0.5, 0.5), "µm")
+    fine = PixelSize((0.5, 0.5, 0.5), "µm")
+    assert int(threshold_labeling(stack, sigma=0, pixel_size=coarse).max()) == 2
+    assert int(threshold_labeling(stack, sigma=0, pixel_size=fine).max()) == 1
+    assert int(threshold_labeling(stack, sigma=0).max()) == 1
+
+
+def test_threshold_counts_spheres_in_an_anisotropic_stack() -> None:
+    # Spheres 3-4 px apart obliquely to the planes: 26-connectivity joined 4 and 2 pairs.
+    px = PixelSize(SPACING_3D, "µm")
+    for seed in (2, 4):
+        image, truth = spheres_3d(10, seed=seed)
+        assert int(threshold_labeling(image, pixel_size=px).max()) >= int(truth.max()) - 1
+
+
 def test_segment_objects_refuses_bad_arguments() -> None:
     with pytest.raises(InputError, match="method"):
         segment_objects(np.eye(8), method="magic")  # type: ignore[arg-type]

@@ -124,13 +124,39 @@ def _drop_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
     return _label_without_specks(mask, min_size) > 0
 
 
-def _label_without_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
-    """Connected regions of ``mask`` (full connectivity) of ``min_size`` or more pixels, 1..N."""
-    full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
-    regions, _ = ndi.label(mask, structure=full)
+def _label_without_specks(mask: np.ndarray, min_size: int,
+                          structure: np.ndarray | None = None) -> np.ndarray:
+    """Connected regions of ``mask`` of ``min_size`` or more pixels, 1..N.
+
+    ``structure`` says which neighbours touch; full connectivity when left out.
+    """
+    if structure is None:
+        structure = ndi.generate_binary_structure(mask.ndim, mask.ndim)
+    regions, _ = ndi.label(mask, structure=structure)
     if min_size <= 1:
         return regions
     return _keep_labels(regions, np.bincount(regions.ravel()) >= min_size)
+
+
+def neighbours(ndim: int, pixel_size: PixelSize | None = None) -> np.ndarray:
+    """Which neighbours of a pixel touch it: all of them, except across coarse z steps.
+
+    In 2D and on isotropic voxels every neighbour (8, 26) touches. When the z step is at
+    least twice the pixel, a voxel touches only the one straight above or below it in the
+    next plane: a diagonal step there crosses more than a z step of space, and 26-connectivity
+    joined spheres 3-4 px apart (oblique to the planes) in the scale sweep's stacks.
+    """
+    full = ndi.generate_binary_structure(ndim, ndim)
+    if ndim != 3 or pixel_size is None or not pixel_size.calibrated \
+            or len(pixel_size.spacing) != 3:
+        return full
+    spacing = check_spacing(pixel_size.spacing, 3)
+    if spacing[0] < 2 * max(spacing[1], spacing[2]):
+        return full
+    coarse = np.zeros_like(full)
+    coarse[1] = full[1]
+    coarse[0, 1, 1] = coarse[2, 1, 1] = True
+    return coarse
 
 
 def axis_sigmas(
@@ -478,7 +504,8 @@ def threshold_labeling(
     Returns
     -------
     Labels
-        Connected regions (8-connected in 2D, 26 in 3D) labelled 1..N.
+        Connected regions labelled 1..N: 8-connected in 2D, 26 in 3D, and across planes only
+        straight up or down when the z step is at least twice the pixel (:func:`neighbours`).
 
     References
     ----------
@@ -524,7 +551,7 @@ def threshold_labeling(
     if method != "manual":
         value = foreground_threshold(data, blurred, sigmas, method, dark_objects=dark_objects)
     mask = blurred < value if dark_objects else blurred > value
-    labels, _ = ndi.label(mask, structure=ndi.generate_binary_structure(data.ndim, data.ndim))
+    labels, _ = ndi.label(mask, structure=neighbours(data.ndim, pixel_size))
     return relabel_consecutive(_drop_small(labels, int(min_size)))
 
 
@@ -1151,8 +1178,8 @@ def segment_objects(
     otsu, triangle = foreground_thresholds(work, blurred, sigmas, ("otsu", "triangle"))
     # Objects are segmented at Otsu's threshold; the triangle threshold, when lower, finds the
     # dim objects Otsu's leaves out, and each of those is kept whole at that lower level.
-    full = ndi.generate_binary_structure(data.ndim, data.ndim)
-    regions = _label_without_specks(blurred > otsu, min_size)
+    full = neighbours(data.ndim, pixel_size)
+    regions = _label_without_specks(blurred > otsu, min_size, full)
     mask = regions > 0
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
