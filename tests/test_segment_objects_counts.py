@@ -150,3 +150,14 @@ def test_counts_after_the_wavelet_denoiser_with_the_learned_path() -> None:
 
     b = blobs(10, radius=(4.0, 8.0), noise=0.15, seed=9123)
     assert _count(segment_objects(denoise_wavelet(b.image), nuclei=True)) == 10
+
+
+def test_dark_objects_after_a_denoiser_are_counted() -> None:
+    # The noise is measured on the side of the threshold where the background is.
+    from tools.denoise import denoise_wavelet
+    from tools.segment import threshold_labeling
+
+    b = blobs(10, radius=(4.0, 8.0), noise=0.15, seed=9141)
+    dark = 1.2 - denoise_wavelet(b.image)
+    assert _count(threshold_labeling(dark, dark_objects=True)) == 10
+    assert _count(segment_objects(dark, dark_objects=True)) == 10

@@ -151,17 +151,19 @@ def noise_level(data: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(diff)))
 
 
-def correlated_noise_level(data: np.ndarray, *, step: int = 6) -> float:
+def correlated_noise_level(data: np.ndarray, *, step: int = 6,
+                           dark_objects: bool = False) -> float:
     """Noise SD as white pixel noise that would leave the same noise after a 1 px blur.
 
     :func:`noise_level` compares neighbouring pixels, so it misses noise that is correlated
     over a few pixels, which is what a denoiser leaves: after the wavelet denoiser its figure
-    is 50x too small, and the smooth blotches left pass every noise guard as objects. Here
+    is 10-50x too small, and the smooth blotches left pass every noise guard as objects. Here
     the image is blurred by 1 px, and the 2x2 checkerboard difference is taken between pixels
-    ``step`` apart on blocks that lie in the background (below Otsu's threshold, 2 px away
-    from it); converted back to white pixel noise, this equals :func:`noise_level` on white
-    noise and exceeds it on correlated noise. Returns the larger of the two. Large images are
-    measured on a central crop (512 x 512 in 2D, 128^3 in 3D).
+    ``step`` apart on blocks that lie in the background (below Otsu's threshold, above it
+    with ``dark_objects``, 2 px away from it); converted back to white pixel noise, this
+    equals :func:`noise_level` on white noise and exceeds it on correlated noise. Returns the
+    larger of the two. Large images are measured on a central crop (512 x 512 in 2D, 128^3
+    in 3D).
     """
     from skimage.filters import threshold_otsu
 
@@ -174,7 +176,9 @@ def correlated_noise_level(data: np.ndarray, *, step: int = 6) -> float:
     blurred = ndi.gaussian_filter(np.asarray(data[crop], dtype=np.float32), 1.0, mode="nearest")
     if float(blurred.min()) == float(blurred.max()):
         return white
-    background = ndi.binary_erosion(blurred <= threshold_otsu(blurred), iterations=2)
+    split = threshold_otsu(blurred)
+    background = ndi.binary_erosion(blurred >= split if dark_objects else blurred <= split,
+                                    iterations=2)
     a, b = blurred[..., :-step, :-step], blurred[..., step:, :-step]
     c, d = blurred[..., :-step, step:], blurred[..., step:, step:]
     inside = (background[..., :-step, :-step] & background[..., step:, :-step]

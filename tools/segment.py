@@ -221,7 +221,7 @@ def foreground_thresholds(
     gain = 1.0
     for s in sigmas:  # SD of white noise after a Gaussian of width s (per axis)
         gain *= 1.0 / math.sqrt(2 * math.sqrt(math.pi) * s) if s > 0.5 else 1.0
-    noise = correlated_noise_level(raw) * gain
+    noise = correlated_noise_level(raw, dark_objects=dark_objects) * gain
     sample = blurred.ravel()[:: max(1, blurred.size // 500_000)]
     values = []
     for method in methods:
