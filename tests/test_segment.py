@@ -209,3 +209,19 @@ def test_registry_runs_segmentation_with_pixel_size(tmp_path, nuclei):
     schema = get_tool(voronoi_otsu_labeling).openai_schema()["function"]["parameters"]
     assert schema["properties"]["backend"]["enum"] == ["auto", "skimage", "clesperanto"]
     assert "pixel_size" not in schema["properties"]
+
+
+def test_otsu_level_maximises_the_between_class_variance():
+    from tools.segment import _otsu_level
+
+    rng = np.random.default_rng(11)
+    values = np.concatenate([rng.normal(0.6, 0.04, 220), rng.normal(0.8, 0.03, 130)])
+    level = _otsu_level(values)
+
+    def between(t: float) -> float:
+        low, high = values[values <= t], values[values > t]
+        return low.size * high.size * (low.mean() - high.mean()) ** 2
+
+    best = max(between(t) for t in np.sort(values)[:-1])
+    assert between(level) == pytest.approx(best)
+    assert 0.66 < level < 0.74

@@ -173,6 +173,19 @@ def axis_sigmas(
     return tuple(float(sigma) * spacing[-1] / s for s in spacing)
 
 
+def axis_sampling(ndim: int, pixel_size: PixelSize | None = None) -> tuple[float, ...] | None:
+    """Per-axis step in pixels along the last axis (X), for distance maps; None when isotropic.
+
+    Radii, seed depths and seed distances are in X-pixels (the unit of the estimated object
+    scale), so a distance map is measured in X-pixels too: in physical units a 0.25 µm pixel
+    would make every object look four times shallower than its seeds must be.
+    """
+    if pixel_size is None or not pixel_size.calibrated or len(pixel_size.spacing) != ndim:
+        return None
+    spacing = check_spacing(pixel_size.spacing, ndim)
+    return tuple(s / spacing[-1] for s in spacing)
+
+
 def smooth(data: np.ndarray, sigmas: tuple[float, ...]) -> np.ndarray:
     """Gaussian blur with per-axis widths in pixels; no copy when every width is 0."""
     if not any(sigmas):
@@ -670,12 +683,10 @@ def seeded_watershed(
                         int(min_size))
     footprint = np.ones((2 * int(min_distance) + 1,) * data.ndim, dtype=bool)
     if seeds == "distance":
-        spacing = (
+        if pixel_size is not None and pixel_size.calibrated:
             check_spacing(pixel_size.spacing, data.ndim)
-            if pixel_size is not None and pixel_size.calibrated
-            else None
-        )
-        relief = ndi.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+        sampling = axis_sampling(data.ndim, pixel_size)
+        relief = ndi.distance_transform_edt(mask, sampling=sampling).astype(np.float32)
         # A light blur removes the ridges of the distance map that would each seed an object.
         relief = smooth(relief, axis_sigmas(1.0, data.ndim, pixel_size))
         # Seeds at least half a small radius deep: a bump of a noisy outline is no object.
@@ -879,6 +890,17 @@ def relabel_sequential(labels: Labels) -> Labels:
 # 0.67 and textured nuclei -18 %, -18 %, -16 %; below 0.8 nothing changes (the seeds' depth and
 # spacing then decide alone), and separated objects stay whole at every value.
 CLUMP_AREA_RATIO = 0.8
+# Clumps of objects of two brightnesses (``_step_peaks``), chosen on the counting design set:
+# intensities are read STEP_RIM px inside an edge (the image's blur and ours soften it); a dim
+# object's seed lies STEP_WIDTH x STEP_RIM px from the background (narrower parts of one object
+# are dimmed by the blur alone: lobes of the irregular shapes); the two levels differ by
+# STEP_CONTRAST robust spreads (true steps measured 6.6-24, texture of one nucleus 4.6-6.6) and
+# STEP_NOISE background noise SDs (blotches of one noisy blob pass the first test; 3 and 5
+# split fewer textured nuclei, 5 no more blobs).
+STEP_RIM = 2.0
+STEP_WIDTH = 2.0
+STEP_CONTRAST = 8.0
+STEP_NOISE = 4.0
 UNEVEN_BACKGROUND = 0.2  # background range over object contrast that needs background removal
 # A learned object is kept when it is this many background SDs brighter than the ring around
 # it: on noise alone the model finds "nuclei" (176 in a noisy image of 8 small blobs).
@@ -956,9 +978,105 @@ def _peak_markers(peaks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return markers.astype(np.int32, copy=False)
 
 
+def _distance_peaks(inside: np.ndarray, depth: np.ndarray, footprint: np.ndarray,
+                    blur: tuple[float, ...], min_depth: float) -> np.ndarray:
+    """Maxima ``(n, ndim)`` of the smoothed distance ``depth`` inside ``inside``, at least
+    ``min_depth`` deep."""
+    relief = np.where(inside, smooth(depth.astype(np.float32, copy=False), blur), 0)
+    # peak_local_max's test without its per-call overhead (this runs once per clump); a
+    # plateau of touching maxima is one peak, as one marker later.
+    top = relief == ndi.maximum_filter(relief, footprint=footprint, mode="nearest")
+    top &= inside & (relief > min_depth)
+    peaks = np.argwhere(top)
+    if len(peaks) > 1:
+        groups, _ = ndi.label(top, structure=np.ones((3,) * top.ndim, dtype=bool))
+        _, first = np.unique(groups[tuple(peaks.T)], return_index=True)
+        peaks = peaks[first]
+    return peaks
+
+
+def _background_noise(blurred: np.ndarray, mask: np.ndarray) -> float:
+    """Robust SD (1.4826 x MAD) of the smoothed image outside ``mask``, on at most ~200k pixels."""
+    step = max(1, blurred.size // 200_000)
+    background = blurred.ravel()[::step][~mask.ravel()[::step]]
+    if background.size < 10:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(background - np.median(background))))
+
+
+def _otsu_level(values: np.ndarray) -> float:
+    """Otsu's threshold of a few hundred values, over every split of the sorted values.
+
+    Exact and, at this size, several times faster than a 256-bin histogram.
+    """
+    v = np.sort(values.ravel()).astype(np.float64)
+    n = v.size
+    below = np.cumsum(v)[:-1]
+    k = np.arange(1, n)
+    spread = k * (n - k) * (below / k - (below[-1] + v[-1] - below) / (n - k)) ** 2
+    i = int(np.argmax(spread))
+    return float(0.5 * (v[i] + v[i + 1]))
+
+
+def _step_peaks(
+    inside: np.ndarray, values: np.ndarray, depth: np.ndarray, plain: np.ndarray, *,
+    footprint: np.ndarray, sampling: tuple[float, ...] | None, blur: tuple[float, ...],
+    min_depth: float, noise: float,
+) -> np.ndarray:
+    """Seeds of a clump of objects of two brightnesses, or ``plain`` when it shows no such step.
+
+    Two overlapping objects of different brightness form one round region whose distance map
+    may hold a single maximum, but inside it the smoothed intensity ``values`` has two flat
+    levels. Otsu's threshold of the region's core (its soft edge left out) parts them; the
+    dim part is an object of its own when it is deep enough for a seed, wide enough that its
+    centre is not dimmed by the blur alone (thin parts of one object are), and the two levels
+    differ by ``STEP_CONTRAST`` robust spreads (texture and shading of one object do not).
+    The seeds of ``plain`` in the bright part, or deep in the dim part, are kept; a part
+    that holds none gets its own.
+    """
+    core = depth >= STEP_RIM
+    if core.sum() < 10:
+        return plain
+    bright = inside & (values > _otsu_level(values[core]))
+    dim = inside & ~bright
+    wide = depth >= STEP_WIDTH * STEP_RIM
+    if not (dim & wide).any():
+        return plain
+    dim_depth = ndi.distance_transform_edt(dim, sampling=sampling)
+    if not (wide & (dim_depth >= max(min_depth, 1.0))).any():
+        return plain
+    bright_depth = ndi.distance_transform_edt(bright, sampling=sampling)
+    high = values[bright_depth >= STEP_RIM]
+    low = values[dim_depth >= STEP_RIM]
+    if high.size == 0 or low.size == 0:
+        return plain
+    high_level, low_level = np.median(high), np.median(low)
+    spread = np.median(np.abs(np.concatenate([high - high_level, low - low_level])))
+    if high_level - low_level < max(STEP_CONTRAST * float(spread), STEP_NOISE * noise, 1e-12):
+        return plain
+    # The distance seeds in the bright part are kept, and those deep inside the dim part,
+    # whose part then needs no other; a bright part without a seed gets its deepest point and
+    # every other dim part its wide enough distance maxima.
+    bright_parts, n_bright = ndi.label(bright)
+    dim_parts, _ = ndi.label(dim)
+    at = tuple(np.asarray(plain, dtype=int).reshape(-1, inside.ndim).T)
+    in_dim = dim[at] & (dim_depth[at] >= min_depth)
+    seeds = list(plain[bright[at] | in_dim])
+    held_bright = set(bright_parts[at][bright[at]].tolist())
+    held_dim = set(dim_parts[at][in_dim].tolist())
+    centres = ndi.maximum_position(bright_depth, bright_parts, range(1, n_bright + 1))
+    seeds += [np.asarray(c) for k, c in enumerate(centres, start=1)
+              if k not in held_bright and bright_depth[c] >= min_depth]
+    dim_peaks = _distance_peaks(dim, dim_depth, footprint, blur, min_depth)
+    dim_peaks = dim_peaks[wide[tuple(dim_peaks.T)]]
+    seeds += [p for p in dim_peaks if int(dim_parts[tuple(p)]) not in held_dim]
+    return np.asarray(seeds, dtype=int).reshape(-1, inside.ndim)
+
+
 def _split_by_distance(
     mask: np.ndarray, min_distance: int, pixel_size: PixelSize | None,
     seed_mask: np.ndarray | None = None, min_depth: float = 0.0,
+    intensity: np.ndarray | None = None, noise: float = 0.0,
 ) -> np.ndarray:
     """Watershed of the distance to the background from its maxima: touching round shapes.
 
@@ -967,11 +1085,7 @@ def _split_by_distance(
     ``min_depth`` (a bump of a noisy outline is not an object); regions without seeds stay
     whole.
     """
-    spacing = (
-        check_spacing(pixel_size.spacing, mask.ndim)
-        if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == mask.ndim
-        else None
-    )
+    sampling = axis_sampling(mask.ndim, pixel_size)
     footprint = np.ones((2 * int(min_distance) + 1,) * mask.ndim, dtype=bool)
     blur = axis_sigmas(1.0, mask.ndim, pixel_size)
     where = mask if seed_mask is None else seed_mask
@@ -983,10 +1097,14 @@ def _split_by_distance(
             continue
         box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
         inside = regions[box] == index
-        relief = ndi.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
-        relief = smooth(relief, blur)
-        peaks = peak_local_max(relief, footprint=footprint, labels=inside.astype(np.int32),
-                               exclude_border=False, threshold_abs=min_depth)
+        depth = ndi.distance_transform_edt(inside, sampling=sampling)
+        peaks = _distance_peaks(inside, depth, footprint, blur, min_depth)
+        if intensity is not None:
+            stepped = _step_peaks(inside, intensity[box], depth, peaks, footprint=footprint,
+                                  sampling=sampling, blur=blur, min_depth=min_depth,
+                                  noise=noise)
+            if len(stepped) > len(peaks):
+                peaks = stepped
         if len(peaks):
             spots[box][tuple(peaks.T)] = True
     markers, n_markers = ndi.label(spots, structure=full)
@@ -1091,7 +1209,10 @@ def segment_objects(
     merges touching ones; the distance watershed splits touching round objects but
     over-splits ragged ones, so it runs only in regions larger than about one large object
     (``CLUMP_AREA_RATIO``), from seeds at least half a small radius deep and apart, and is
-    reported only when it split something; objects are segmented at Otsu's threshold, and
+    reported only when it split something; in such a region two flat brightness levels (two
+    overlapping objects of different brightness, whose distance map often has one maximum)
+    give each level its own seed (``_step_peaks``; overlap pairs 29 -> 26 % count error,
+    textured nuclei 17 -> 13 %); objects are segmented at Otsu's threshold, and
     regions above the triangle threshold that hold no Otsu object and are at least half a
     small object's area are kept as dim objects (Otsu's threshold alone left 34 % of dim blobs
     and 30 % of textured nuclei with a 4-8x brightness range uncounted; smaller ones are the
@@ -1219,7 +1340,9 @@ def segment_objects(
         # Only the large regions are split: a single object's noisy outline can seed two.
         seed_mask = None if method == "watershed" else is_clump[regions]
         labels = _split_by_distance(mask, min_distance, pixel_size, seed_mask,
-                                    min_depth=SEED_DEPTH_PER_RADIUS * r_low)
+                                    min_depth=SEED_DEPTH_PER_RADIUS * r_low,
+                                    intensity=blurred,
+                                    noise=_background_noise(blurred, mask))
     # The method is named by what it did: a watershed that split nothing was a threshold.
     n_split = int(labels.max()) - n_regions
     if learn:
