@@ -1064,9 +1064,12 @@ def _step_peaks(
     seeds = list(plain[bright[at] | in_dim])
     held_bright = set(bright_parts[at][bright[at]].tolist())
     held_dim = set(dim_parts[at][in_dim].tolist())
-    centres = ndi.maximum_position(bright_depth, bright_parts, range(1, n_bright + 1))
-    seeds += [np.asarray(c) for k, c in enumerate(centres, start=1)
-              if k not in held_bright and bright_depth[c] >= min_depth]
+    for part in sorted(set(range(1, n_bright + 1)) - held_bright):
+        # Its deepest point; np.argmax, not ndi.maximum_position, whose cost per call is ~10x.
+        centre = np.unravel_index(np.argmax(np.where(bright_parts == part, bright_depth, -1.0)),
+                                  bright.shape)
+        if bright_depth[centre] >= min_depth:
+            seeds.append(np.asarray(centre))
     dim_peaks = _distance_peaks(dim, dim_depth, footprint, blur, min_depth)
     dim_peaks = dim_peaks[wide[tuple(dim_peaks.T)]]
     seeds += [p for p in dim_peaks if int(dim_parts[tuple(p)]) not in held_dim]
