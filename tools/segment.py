@@ -684,7 +684,7 @@ def seeded_watershed(
     footprint = np.ones((2 * int(min_distance) + 1,) * data.ndim, dtype=bool)
     if seeds == "distance":
         if pixel_size is not None and pixel_size.calibrated:
-            check_spacing(pixel_size.spacing, data.ndim)
+            check_spacing(pixel_size.spacing, data.ndim)  # refuses a wrong length, as before
         sampling = axis_sampling(data.ndim, pixel_size)
         relief = ndi.distance_transform_edt(mask, sampling=sampling).astype(np.float32)
         # A light blur removes the ridges of the distance map that would each seed an object.
@@ -995,13 +995,18 @@ def _distance_peaks(inside: np.ndarray, depth: np.ndarray, footprint: np.ndarray
     return peaks
 
 
+def _robust_sd(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation: the SD of Gaussian values, blind to outliers."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
 def _background_noise(blurred: np.ndarray, mask: np.ndarray) -> float:
-    """Robust SD (1.4826 x MAD) of the smoothed image outside ``mask``, on at most ~200k pixels."""
+    """Robust SD of the smoothed image outside ``mask``, on at most ~200k pixels."""
     step = max(1, blurred.size // 200_000)
     background = blurred.ravel()[::step][~mask.ravel()[::step]]
     if background.size < 10:
         return 0.0
-    return float(1.4826 * np.median(np.abs(background - np.median(background))))
+    return _robust_sd(background)
 
 
 def _otsu_level(values: np.ndarray) -> float:
@@ -1030,7 +1035,8 @@ def _step_peaks(
     levels. Otsu's threshold of the region's core (its soft edge left out) parts them; the
     dim part is an object of its own when it is deep enough for a seed, wide enough that its
     centre is not dimmed by the blur alone (thin parts of one object are), and the two levels
-    differ by ``STEP_CONTRAST`` robust spreads (texture and shading of one object do not).
+    differ by ``STEP_CONTRAST`` robust spreads (texture and shading of one object do not) and
+    by ``STEP_NOISE`` x ``noise``, the background's SD (blotches of one noisy object do not).
     The seeds of ``plain`` in the bright part, or deep in the dim part, are kept; a part
     that holds none gets its own.
     """
@@ -1059,7 +1065,7 @@ def _step_peaks(
     # every other dim part its wide enough distance maxima.
     bright_parts, n_bright = ndi.label(bright)
     dim_parts, _ = ndi.label(dim)
-    at = tuple(np.asarray(plain, dtype=int).reshape(-1, inside.ndim).T)
+    at = tuple(plain.T)
     in_dim = dim[at] & (dim_depth[at] >= min_depth)
     seeds = list(plain[bright[at] | in_dim])
     held_bright = set(bright_parts[at][bright[at]].tolist())
@@ -1150,7 +1156,7 @@ def _learned_objects(
 
     residual = work - estimate_background(work, radius)
     background = residual[regions == 0] if (regions == 0).any() else residual.ravel()
-    spread = 1.4826 * float(np.median(np.abs(background - np.median(background))))
+    spread = _robust_sd(background)
     floor = LEARNED_MIN_CONTRAST * max(noise, spread)
     width = 2 * max(2, round(0.5 * radius)) + 1
     learned = bundled_labels(work, found)
