@@ -200,3 +200,26 @@ def test_summary_and_csv_through_the_workspace(tmp_path):
     with pytest.raises(InputError, match="numeric"):
         summarize_measurements(pd.DataFrame({"name": ["a"]}))
     assert isinstance(data.meta, ImageMeta)
+
+
+def test_vectorised_convex_hulls_equal_qhull_on_many_objects():
+    import scipy.ndimage as ndi
+
+    import tools.measure as measure
+
+    rng = np.random.default_rng(8)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((300, 300)), 1.0) > 0.52)[0]
+    labels[200:, 200:] = 0
+    labels[210:290, 210:215] = labels.max() + 1  # a thin bar
+    labels[215, 230] = labels.max() + 1  # and an object of one pixel
+    assert labels.max() > 2 * measure.HULL_BATCH
+    tables = {}
+    for batch in (measure.HULL_BATCH, 10**9):  # vectorised, then Qhull for every object
+        measure.HULL_BATCH = batch
+        try:
+            tables[batch] = measure_objects(labels, pixel_size=PixelSize((0.4, 0.7), "µm"))
+        finally:
+            measure.HULL_BATCH = 64
+    fast, slow = tables.values()
+    np.testing.assert_allclose(fast["solidity"], slow["solidity"], rtol=1e-12)
+    assert (fast["solidity"] <= 1 + 1e-12).all() and fast["solidity"].min() < 0.9

@@ -225,3 +225,21 @@ def test_otsu_level_maximises_the_between_class_variance():
     best = max(between(t) for t in np.sort(values)[:-1])
     assert between(level) == pytest.approx(best)
     assert 0.66 < level < 0.74
+
+
+def test_rim_erosion_matches_the_distance_map_and_median_matches_numpy():
+    import scipy.ndimage as ndi
+
+    from tools.segment import _erode, _median, nearer_than
+
+    rng = np.random.default_rng(5)
+    for shape, sampling in (((41, 57), (1.0, 1.0)), ((1, 9), (1.0, 1.0)),
+                            ((7, 30, 24), (4.0, 1.0, 1.0)), ((25, 31), (0.6, 1.0))):
+        mask = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.48
+        for distance in (1.0, 2.0, 2.5):
+            inner = _erode(mask, nearer_than(distance, sampling))
+            depth = ndi.distance_transform_edt(mask, sampling=sampling)
+            np.testing.assert_array_equal(inner, depth >= distance)
+    for n in (1, 2, 7, 300):
+        values = rng.normal(size=n).astype(np.float32)
+        assert _median(values) == float(np.median(values))

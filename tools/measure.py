@@ -146,8 +146,13 @@ def _touching_pairs(flat: np.ndarray, border: np.ndarray, shape: tuple[int, ...]
         hit = (other != own) & (other > 0)
         found.append(np.stack([own[hit], other[hit]], axis=1))
     pairs = np.concatenate(found).astype(np.int64)
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
     pairs.sort(axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+    # One integer per pair: np.unique of a 1-D array is several times faster than by rows.
+    span = int(pairs[:, 1].max()) + 1
+    keys = np.unique(pairs[:, 0] * span + pairs[:, 1])
+    return np.stack([keys // span, keys % span], axis=1)
 
 
 def _hull_sizes(
@@ -181,14 +186,93 @@ def _hull_sizes(
             corners.append(point)
     points = np.stack(corners, axis=1) * spacing  # (rows, 2**ndim, ndim)
     bounds = np.searchsorted(row_label, np.r_[labels, labels[-1] + 1])
-    sizes = np.empty(len(labels))
-    for i in range(len(labels)):
+    sizes = np.full(len(labels), np.nan)
+    n_rows = np.diff(bounds)
+    # One Qhull call costs ~0.1 ms, most of the measurement of a 2D object: when there are
+    # many, objects of up to HULL_ROWS rows go through the vectorised 2D hull instead (each
+    # of its steps costs about as much as a Qhull call), larger ones and 3D to Qhull.
+    batched = (n_rows <= HULL_ROWS) if ndim == 2 else np.zeros(len(labels), dtype=bool)
+    if batched.sum() >= HULL_BATCH:
+        sizes[batched] = _hull_areas_2d(lo * spacing, hi * spacing, bounds[:-1][batched],
+                                        n_rows[batched], row_step=float(spacing[0]))
+    else:
+        batched[:] = False
+    for i in np.flatnonzero(~batched):
         chunk = points[bounds[i] : bounds[i + 1]].reshape(-1, ndim)
         try:
             sizes[i] = ConvexHull(chunk).volume
         except QhullError:  # cannot happen for pixel squares, kept for safety
             sizes[i] = np.nan
     return sizes
+
+
+HULL_ROWS = 256
+HULL_BATCH = 64
+
+
+def _hull_areas_2d(lo: np.ndarray, hi: np.ndarray, first: np.ndarray, n_rows: np.ndarray, *,
+                   row_step: float) -> np.ndarray:
+    """Convex hull areas of many 2D objects at once, from each row's outer pixel edges.
+
+    ``lo`` and ``hi`` ``(rows, 2)`` hold ``(row, left edge)`` and ``(row, right edge)`` per
+    object row, sorted by object and row; object ``i`` owns rows ``first[i]`` to
+    ``first[i] + n_rows[i] - 1``. Each row contributes its two corners on either side
+    (``row -+ row_step / 2``). The hull's left side is the convex envelope of the left
+    corners as a function of the row, its right side the concave envelope of the right
+    ones, and the area the integral of their difference. The envelopes are built by the
+    monotone-chain stack, one step for every object at once.
+    """
+    count = len(first)
+    width = 2 * int(n_rows.max())
+    step = np.arange(width)
+    # The corners of row k are steps 2k and 2k + 1: (row - h, edge) and (row + h, edge).
+    source = first[:, None] + step[None, :] // 2
+    valid = step[None, :] < 2 * n_rows[:, None]
+    source = np.where(valid, source, first[:, None])
+    y = lo[source, 0] + np.where(step % 2 == 0, -0.5, 0.5)[None, :] * row_step
+    area = np.zeros(count)
+    for edges, sign in ((hi[source, 1], 1.0), (lo[source, 1], -1.0)):
+        area += sign * _envelope_integral(y, edges, 2 * n_rows, upper=sign > 0)
+    return area
+
+
+def _envelope_integral(y: np.ndarray, x: np.ndarray, length: np.ndarray, *,
+                       upper: bool) -> np.ndarray:
+    """Integral over y of the envelope of each row of points ``(y, x)``, in lockstep.
+
+    Row ``i`` holds ``length[i]`` points, ``y`` non-decreasing; the envelope is the concave
+    one above them when ``upper``, else the convex one below (Andrew's monotone chain: a
+    vertex that the next point leaves on the wrong side is dropped).
+    """
+    count, width = y.shape
+    stack_y = np.zeros_like(y)
+    stack_x = np.zeros_like(x)
+    flat_y, flat_x = stack_y.reshape(-1), stack_x.reshape(-1)  # views: flat indexing is cheaper
+    top = np.zeros(count, dtype=np.intp)
+    for j in range(width):
+        active = np.flatnonzero(length > j)
+        cy, cx = y[active, j], x[active, j]
+        while True:
+            can = top[active] >= 2
+            if not can.any():
+                break
+            who = active[can]
+            at = who * width + top[who]
+            ay, ax = flat_y[at - 2], flat_x[at - 2]
+            by, bx = flat_y[at - 1], flat_x[at - 1]
+            cross = (by - ay) * (cx[can] - ax) - (bx - ax) * (cy[can] - ay)
+            drop = cross >= 0 if upper else cross <= 0
+            if not drop.any():
+                break
+            top[who[drop]] -= 1
+        at = active * width + top[active]
+        flat_y[at] = cy
+        flat_x[at] = cx
+        top[active] += 1
+    inside = np.arange(width - 1)[None, :] < (top - 1)[:, None]
+    dy = np.diff(stack_y, axis=1)
+    mean_x = 0.5 * (stack_x[:, 1:] + stack_x[:, :-1])
+    return np.where(inside, dy * mean_x, 0.0).sum(axis=1)
 
 
 def _surface_areas(
