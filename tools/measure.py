@@ -162,7 +162,8 @@ def _hull_sizes(
     """Area (2D) or volume (3D) of the convex hull of each object's pixel squares/cubes.
 
     Only the first and last pixel of each row (along the last axis) can be hull vertices, so
-    the hull is built from the corners of those, one Qhull call per object.
+    the hull is built from the corners of those: for many 2D objects all at once
+    (:func:`_hull_areas_2d`), otherwise one Qhull call per object.
     """
     ndim = len(padded_shape)
     coords = np.stack(np.unravel_index(border, padded_shape), axis=1) - 1

@@ -306,16 +306,53 @@ def _flood_markers(markers: np.ndarray, mask: np.ndarray, min_size: int = 1) -> 
         per_region[small] = 0
     labels = lut[regions]
     slices = ndi.find_objects(regions)
-    for region in np.flatnonzero(per_region >= 2):
+    shared = np.flatnonzero(per_region >= 2)
+    # Flooding in order of the distance to the nearest marker splits a region along the
+    # Voronoi lines; a flat relief would leave ties to the order of scikit-image's heap.
+    parts = []
+    for region in shared[np.argsort([slices[r - 1][0].stop - slices[r - 1][0].start
+                                     for r in shared], kind="stable")]:
         box = slices[region - 1]
         inside = regions[box] == region
         seeds = np.where(inside, markers[box], 0)
-        # Flooding in order of the distance to the nearest marker splits the region along the
-        # Voronoi lines; a flat relief would leave ties to the order of scikit-image's heap.
-        relief = ndi.distance_transform_edt(seeds == 0)
-        flooded = watershed(relief, seeds, mask=inside)
-        labels[box][inside] = flooded[inside]
+        parts.append((box, inside, seeds, ndi.distance_transform_edt(seeds == 0)))
+    for group in range(0, len(parts), FLOOD_GROUP):
+        for box, inside, flooded in _flood_side_by_side(parts[group : group + FLOOD_GROUP]):
+            labels[box][inside] = flooded[inside]
     return labels
+
+
+# Regions flooded in one watershed call: a call costs ~0.5 ms before any work, which made the
+# calls, one per region, most of the flooding's time at 2048x2048.
+FLOOD_GROUP = 32
+
+
+def _flood_side_by_side(
+    parts: list[tuple[tuple[slice, ...], np.ndarray, np.ndarray, np.ndarray]],
+) -> list[tuple[tuple[slice, ...], np.ndarray, np.ndarray]]:
+    """Watersheds of several ``(box, inside, seeds, relief)`` regions in one call.
+
+    The boxes lie side by side along the last axis, one pixel apart; each flood stays inside
+    its own mask, so only pixels equidistant from two markers (the order of the heap) can
+    differ from a call per region.
+    """
+    ndim = parts[0][1].ndim
+    extent = [max(p[1].shape[axis] for p in parts) for axis in range(ndim - 1)]
+    width = sum(p[1].shape[-1] + 1 for p in parts)
+    relief = np.zeros((*extent, width))
+    seeds = np.zeros((*extent, width), dtype=np.int32)
+    inside = np.zeros((*extent, width), dtype=bool)
+    places = []
+    start = 0
+    for _, mask, marks, depth in parts:
+        place = (*(slice(0, n) for n in mask.shape[:-1]),
+                 slice(start, start + mask.shape[-1]))
+        relief[place], seeds[place], inside[place] = depth, marks, mask
+        places.append(place)
+        start += mask.shape[-1] + 1
+    flooded = watershed(relief, seeds, mask=inside)
+    return [(box, mask, flooded[place])
+            for (box, mask, _, _), place in zip(parts, places, strict=True)]
 
 
 def _local_maxima(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
