@@ -179,13 +179,6 @@ def _hull_sizes(
     lo[:, -1] -= 0.5
     hi[:, -1] += 0.5
     row_label = own[start]
-    corners = []
-    for shift in itertools.product((-0.5, 0.5), repeat=ndim - 1):
-        for end in (lo, hi):
-            point = end.copy()
-            point[:, :-1] += shift
-            corners.append(point)
-    points = np.stack(corners, axis=1) * spacing  # (rows, 2**ndim, ndim)
     bounds = np.searchsorted(row_label, np.r_[labels, labels[-1] + 1])
     sizes = np.full(len(labels), np.nan)
     n_rows = np.diff(bounds)
@@ -193,12 +186,22 @@ def _hull_sizes(
     # many, objects of up to HULL_ROWS rows go through the vectorised 2D hull instead (each
     # of its steps costs about as much as a Qhull call), larger ones and 3D to Qhull.
     batched = (n_rows <= HULL_ROWS) if ndim == 2 else np.zeros(len(labels), dtype=bool)
-    if batched.sum() >= HULL_BATCH:
+    if batched.sum() < HULL_BATCH:
+        batched[:] = False
+    if batched.any():
         sizes[batched] = _hull_areas_2d(lo * spacing, hi * spacing, bounds[:-1][batched],
                                         n_rows[batched], row_step=float(spacing[0]))
-    else:
-        batched[:] = False
-    for i in np.flatnonzero(~batched):
+    rest = np.flatnonzero(~batched)
+    if rest.size == 0:
+        return sizes
+    corners = []
+    for shift in itertools.product((-0.5, 0.5), repeat=ndim - 1):
+        for end in (lo, hi):
+            point = end.copy()
+            point[:, :-1] += shift
+            corners.append(point)
+    points = np.stack(corners, axis=1) * spacing  # (rows, 2**ndim, ndim)
+    for i in rest:
         chunk = points[bounds[i] : bounds[i + 1]].reshape(-1, ndim)
         try:
             sizes[i] = ConvexHull(chunk).volume

@@ -310,6 +310,7 @@ def _flood_markers(markers: np.ndarray, mask: np.ndarray, min_size: int = 1) -> 
     # Flooding in order of the distance to the nearest marker splits a region along the
     # Voronoi lines; a flat relief would leave ties to the order of scikit-image's heap.
     parts = []
+    # Regions of about one height share a call, so the array they share is mostly theirs.
     for region in shared[np.argsort([slices[r - 1][0].stop - slices[r - 1][0].start
                                      for r in shared], kind="stable")]:
         box = slices[region - 1]
@@ -1045,7 +1046,9 @@ def nearer_than(distance: float, sampling: tuple[float, ...]) -> np.ndarray:
            [1, 1, 1],
            [1, 1, 1]])
     """
-    # The farthest offset on an axis is the largest whole number of steps below ``distance``.
+    # Strictly closer, unlike tools.filters.ellipsoid_footprint (its ball includes the rim,
+    # which would drop the pixels exactly ``distance`` deep). The farthest offset on an axis
+    # is the largest whole number of steps below ``distance``.
     axes = [np.arange(-(reach := math.ceil(distance / s) - 1), reach + 1) * s for s in sampling]
     squared = sum(a**2 for a in np.meshgrid(*axes, indexing="ij", sparse=True))
     return np.asarray(squared < distance**2)
@@ -1165,8 +1168,8 @@ def _step_peaks(
     # Parts that could add a seed: a bright one deep enough, a dim one with a wide pixel.
     deep = np.bincount(bright_parts[bright_depth >= min_depth], minlength=n_bright + 1) > 0
     new_bright = np.flatnonzero(~held_bright[1:] & deep[1:]) + 1
-    new_dim = np.flatnonzero(~held_dim & (np.bincount(dim_parts[wide], minlength=n_dim + 1) > 0))
-    new_dim = new_dim[new_dim > 0]
+    has_wide = np.bincount(dim_parts[wide], minlength=n_dim + 1) > 0
+    new_dim = np.flatnonzero(~held_dim[1:] & has_wide[1:]) + 1
     if new_bright.size == 0 and new_dim.size == 0:
         return plain
     seeds = list(plain[bright[at] | in_dim])
