@@ -94,16 +94,8 @@ class _Estimate:
         if scale is None:
             record_choice("min_size", 1, describe(scale))
             return 1
-        r = scale["radius_low"]
-        if ndim == 2:
-            size = math.pi * r * r
-        else:  # an ellipsoid in voxels: r along X, scaled along the other axes by the spacing
-            ratio = [1.0, 1.0, 1.0]
-            if pixel_size is not None and pixel_size.calibrated and len(pixel_size.spacing) == 3:
-                sp = check_spacing(pixel_size.spacing, 3)
-                ratio = [sp[-1] / v for v in sp]
-            size = 4 / 3 * math.pi * r**3 * ratio[0] * ratio[1] * ratio[2]
-        value = max(1, int(MIN_AREA_FRACTION * size))
+        value = max(1, int(MIN_AREA_FRACTION * _object_area(scale["radius_low"], ndim,
+                                                            pixel_size)))
         record_choice("min_size", value, describe(scale))
         return value
 
