@@ -164,7 +164,13 @@ def test_clesperanto_backend_matches_skimage():
     """
     data = nuclei_2d((128, 128), n_nuclei=12, seed=3)
     a = voronoi_otsu_labeling(data.image, spot_sigma=3.0, backend="skimage")
-    b = voronoi_otsu_labeling(data.image, spot_sigma=3.0, backend="clesperanto")
+    try:
+        b = voronoi_otsu_labeling(data.image, spot_sigma=3.0, backend="clesperanto")
+    except InputError as exc:
+        # A machine whose OpenCL cannot run the kernels gets an error that says so and what
+        # to use instead; there is nothing to compare then.
+        assert "OpenCL" in str(exc) and "backend='skimage'" in str(exc), str(exc)
+        pytest.skip(f"clEsperanto cannot run on this machine: {exc}")
     assert abs(int(a.max()) - int(b.max())) <= 1
     score = matching(a, b, thresh=0.5)
     assert score.f1 >= 0.9

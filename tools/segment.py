@@ -398,12 +398,33 @@ def _clesperanto():
             "backend 'clesperanto' needs pyclesperanto-prototype and an OpenCL runtime "
             f"(pip install pyclesperanto-prototype pocl-binary-distribution): {exc}"
         ) from None
+    problem = _opencl_problem()
+    if problem:
+        raise InputError(f"{problem}; use backend='skimage'")
+    return cle
+
+
+@functools.cache
+def _opencl_problem() -> str | None:
+    """Why clEsperanto cannot run here, or None: the device is opened and one kernel is built
+    and run once per process (PoCL's compiler rejects CPUs newer than its LLVM: "unknown
+    target CPU 'generic'")."""
+    import pyclesperanto_prototype as cle
+
     gpu = _gpu_device_name()
     try:
         cle.select_device(gpu if gpu else None, dev_type="gpu" if gpu else None)
     except Exception as exc:
-        raise InputError(f"no OpenCL device could be opened for clEsperanto: {exc}") from None
-    return cle
+        return f"no OpenCL device could be opened for clEsperanto: {exc}"
+    try:
+        cle.pull(cle.gaussian_blur(cle.push(np.zeros((4, 4), np.float32)), sigma_x=1.0,
+                                   sigma_y=1.0))
+    except Exception as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()
+                          if "error:" in line) or type(exc).__name__
+        return (f"the OpenCL device {cle.get_device().name!r} cannot build clEsperanto's "
+                f"kernels ({detail})")
+    return None
 
 
 def _voronoi_otsu_clesperanto(

@@ -90,9 +90,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from stardist.matching import matching
 
+    from tools.segment import _opencl_problem
+
     methods = dict(METHODS)
     if not args.no_clesperanto:
-        methods.update(CLESPERANTO)
+        if problem := _opencl_problem():
+            print(f"clEsperanto rows left out: {problem}", flush=True)
+        else:
+            methods.update(CLESPERANTO)
     synthetic = [nuclei_2d((512, 512), n_nuclei=160, seed=900 + k) for k in range(args.synthetic)]
     real = real_nuclei_2d()
     print("building the 2048x2048 timing image ...", flush=True)
