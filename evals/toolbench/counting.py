@@ -119,10 +119,8 @@ def irregular_blobs(*, seed: int, size_fraction: float, volume: float, noise: fl
     return image.astype(np.float32), int((~small).sum())
 
 
-def cases(split: str) -> Iterator[tuple[str, str, Callable[[], tuple[np.ndarray, int]]]]:
-    """``(set, name, make)`` for every image of a split; ``make()`` gives (image, true count)."""
-    from tools.synthetic import blobs, nuclei_2d
-
+def blob_settings(split: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(name, keyword arguments of tools.synthetic.blobs)`` for the ``blobs`` set of a split."""
     base = SEEDS[split]
     radii = ((2.5, 5.0), (3.0, 7.0), (4.0, 9.0), (6.0, 10.0))
     noises = (0.03, 0.1, 0.2)
@@ -135,14 +133,23 @@ def cases(split: str) -> Iterator[tuple[str, str, Callable[[], tuple[np.ndarray,
                 if n * math.pi * (mean_r + 1.5) ** 2 > 0.4 * 256 * 256:
                     continue
                 noise = noises[(i + k) % 3]
-                seed = base + i
+                settings = {"n": n, "radius": r, "overlap": overlap, "noise": noise,
+                            "seed": base + i}
                 i += 1
+                yield (f"n{n}_{'ov' if overlap else 'ap'}_r{r[0]:g}-{r[1]:g}_noise{noise:g}",
+                       settings)
 
-                def make(n=n, r=r, overlap=overlap, noise=noise, seed=seed):
-                    b = blobs(n, radius=r, overlap=overlap, noise=noise, seed=seed)
-                    return b.image, b.count
-                yield ("blobs", f"n{n}_{'ov' if overlap else 'ap'}_r{r[0]:g}-{r[1]:g}"
-                       f"_noise{noise:g}", make)
+
+def cases(split: str) -> Iterator[tuple[str, str, Callable[[], tuple[np.ndarray, int]]]]:
+    """``(set, name, make)`` for every image of a split; ``make()`` gives (image, true count)."""
+    from tools.synthetic import blobs, nuclei_2d
+
+    base = SEEDS[split]
+    for name, settings in blob_settings(split):
+        def make(settings=settings):
+            b = blobs(**settings)
+            return b.image, b.count
+        yield ("blobs", name, make)
     for j, ratio in enumerate(((0.5, 0.7), (0.7, 0.85), (0.85, 1.0))):
         for m, n_pairs in enumerate((4, 10, 18)):
             seed = base + 100 + 3 * j + m
