@@ -1130,11 +1130,11 @@ def _median(values: np.ndarray) -> float:
     return float(0.5 * (middle[(n - 1) // 2] + middle[n // 2]))
 
 
-def _part_deviations(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``|value - median of its part|`` ``(n,)`` for the pixels of ``where``; a part is a
-    connected component of ``where``."""
+def _part_deviations(inside: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``|value - median of its part|`` ``(n,)`` for ``inside = values[where]``; a part is a
+    connected component of the mask ``where``."""
     parts, _ = ndi.label(where)
-    index, inside = parts[where], values[where]
+    index = parts[where]  # the order of ``values[where]``
     counts = np.bincount(index)
     if np.count_nonzero(counts) <= 1:
         return np.abs(inside - _median(inside))
@@ -1186,8 +1186,8 @@ def _step_peaks(
     # Each connected part is read around its own level: the two dim ends of a chain may differ,
     # and pooled, that difference would pass for texture.
     # (The parts are those of the cores: the soft rim around a region, dim, joins the rest.)
-    spread = _median(np.concatenate([_part_deviations(values, high_core),
-                                     _part_deviations(values, low_core)]))
+    spread = _median(np.concatenate([_part_deviations(high, high_core),
+                                     _part_deviations(low, low_core)]))
     if high_level - low_level < max(STEP_CONTRAST * spread, STEP_NOISE * noise, 1e-12):
         return plain
     dim_depth = ndi.distance_transform_edt(dim, sampling=sampling)
