@@ -398,17 +398,20 @@ def _clesperanto():
             "backend 'clesperanto' needs pyclesperanto-prototype and an OpenCL runtime "
             f"(pip install pyclesperanto-prototype pocl-binary-distribution): {exc}"
         ) from None
-    problem = _opencl_problem()
+    problem = clesperanto_problem()
     if problem:
         raise InputError(f"{problem}; use backend='skimage'")
     return cle
 
 
 @functools.cache
-def _opencl_problem() -> str | None:
-    """Why clEsperanto cannot run here, or None: the device is opened and one kernel is built
-    and run once per process (PoCL's compiler rejects CPUs newer than its LLVM: "unknown
-    target CPU 'generic'")."""
+def clesperanto_problem() -> str | None:
+    """Why the clEsperanto backend cannot run on this machine, or None when it can.
+
+    The OpenCL device is opened and one small kernel is built and run, once per process: PoCL's
+    compiler rejects CPUs newer than its LLVM ("unknown target CPU 'generic'") only when a
+    kernel is built, not when the device is listed.
+    """
     import pyclesperanto_prototype as cle
 
     gpu = _gpu_device_name()

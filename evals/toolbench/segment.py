@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from stardist.matching import matching
 
-    from tools.segment import _opencl_problem
+    from tools.segment import clesperanto_problem
 
     methods = dict(METHODS)
     if not args.no_clesperanto:
-        if problem := _opencl_problem():
+        if problem := clesperanto_problem():
             print(f"clEsperanto rows left out: {problem}", flush=True)
         else:
             methods.update(CLESPERANTO)
