@@ -253,3 +253,18 @@ def test_choices_of_nested_runs_stay_apart() -> None:
             record_choice("b", 2.0, "inner")
     assert list(outer) == ["a"] and list(inner) == ["b"]
     assert format_choices(inner) == "b=2.0 (inner)"
+
+
+def test_box_max_at_points_equals_the_maximum_filter() -> None:
+    import scipy.ndimage as ndi
+
+    from tools.scale import _box_max
+
+    rng = np.random.default_rng(8)
+    for shape in ((1, 7), (23, 31), (5, 9, 11)):
+        data = rng.random(shape).astype(np.float32)
+        data[data > 0.8] = 0.8  # ties
+        points = np.argwhere(np.ones(shape, dtype=bool))  # edges and corners included
+        np.testing.assert_array_equal(
+            _box_max(data, points), ndi.maximum_filter(data, size=3, mode="nearest").ravel())
+        assert _box_max(data, points[:0]).shape == (0,)

@@ -217,26 +217,105 @@ def test_registry_runs_segmentation_with_pixel_size(tmp_path, nuclei):
     assert "pixel_size" not in schema["properties"]
 
 
-def test_otsu_level_maximises_the_between_class_variance():
-    from tools.segment import _otsu_level
+def test_group_otsu_maximises_each_groups_between_class_variance():
+    from tools.segment import _group_otsu
 
     rng = np.random.default_rng(11)
-    values = np.concatenate([rng.normal(0.6, 0.04, 220), rng.normal(0.8, 0.03, 130)])
-    level = _otsu_level(values)
+    groups, values, centres = [], [], []
+    for g, (n_low, n_high) in enumerate(((220, 130), (3, 2), (900, 40), (1, 1), (17, 300)),
+                                        start=1):
+        low = 0.2 * g + rng.normal(0, 0.01, n_low)
+        high = 0.2 * g + 0.1 + rng.normal(0, 0.01, n_high)
+        values.append(np.concatenate([low, high]))
+        groups.append(np.full(n_low + n_high, g))
+        centres.append(0.2 * g + 0.05)
+    order = rng.permutation(sum(v.size for v in values))  # groups interleaved
+    flat, ids = np.concatenate(values)[order], np.concatenate(groups)[order]
+    wanted = np.array([False, True, True, True, True, False])
+    levels = _group_otsu(flat, ids, 6, wanted)
 
-    def between(t: float) -> float:
-        low, high = values[values <= t], values[values > t]
+    def between(v: np.ndarray, t: float) -> float:
+        low, high = v[v <= t], v[v > t]
         return low.size * high.size * (low.mean() - high.mean()) ** 2
 
-    best = max(between(t) for t in np.sort(values)[:-1])
-    assert between(level) == pytest.approx(best)
-    assert 0.66 < level < 0.74
+    assert np.isnan(levels[0]) and np.isnan(levels[5])  # no values; not wanted
+    for g in (1, 2, 3, 4):
+        v = values[g - 1]
+        best = max(between(v, t) for t in np.sort(v)[:-1])
+        assert between(v, levels[g]) == pytest.approx(best)
+        assert abs(levels[g] - centres[g - 1]) < 0.04
 
 
-def test_rim_erosion_matches_the_distance_map_and_median_matches_numpy():
+def test_group_medians_match_numpy_per_group():
+    from tools.segment import _group_medians
+
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 7, 2000)
+    ids[ids == 3] = 2  # an empty group
+    values = rng.normal(size=2000).astype(np.float32)
+    values[:300] = np.round(values[:300])  # ties
+    medians = _group_medians(values, ids, 8)
+    for g in range(8):
+        expected = float(np.median(values[ids == g])) if (ids == g).any() else 0.0
+        assert float(medians[g]) == expected
+
+
+def test_triangle_level_from_a_shared_histogram_equals_scikit_image():
+    from skimage import exposure, filters
+
+    from tools.segment import _triangle_level
+
+    rng = np.random.default_rng(0)
+    for i in range(400):
+        if i % 3 == 0:
+            x = rng.normal(0, 1, 5000) ** 2
+        elif i % 3 == 1:
+            x = np.concatenate([rng.normal(0, 1, 4000), rng.normal(5, 0.5, rng.integers(10, 2000))])
+        else:
+            x = -rng.exponential(1, 3000)
+        x = x.astype(np.float32)
+        histogram = exposure.histogram(x, 256, source_range="image")
+        assert _triangle_level(*histogram) == float(filters.threshold_triangle(x))
+
+
+def test_pack_keeps_boxes_apart_and_inside():
+    from tools.segment import _pack
+
+    rng = np.random.default_rng(2)
+    for ndim in (2, 3):
+        shapes = rng.integers(1, 30, (60, ndim))
+        shape, starts = _pack(shapes, 5)
+        canvas = np.zeros(shape, dtype=int)
+        for start, size in zip(starts, shapes, strict=True):
+            # Each box grown by the gap overlaps no other box and stays on the canvas.
+            grown = tuple(slice(a - 5, a + n + 5) for a, n in zip(start, size, strict=True))
+            assert all(g.start >= 0 and g.stop <= n for g, n in zip(grown, shape, strict=True))
+            box = tuple(slice(a, a + n) for a, n in zip(start, size, strict=True))
+            assert not canvas[box].any()  # no earlier box within the gap
+            canvas[grown] = 1
+        assert canvas.size < 4 * ((shapes + 5).prod(axis=1)).sum()
+
+
+def test_part_depth_measures_each_part_as_scipy_does_alone():
     import scipy.ndimage as ndi
 
-    from tools.segment import _erode, _median, nearer_than
+    from tools.segment import _part_depth
+
+    rng = np.random.default_rng(3)
+    for shape, sampling in (((60, 70), None), ((12, 40, 50), (4.0, 1.0, 1.0)),
+                            ((30, 40), (1.0, 2.5))):
+        parts = np.digitize(ndi.gaussian_filter(rng.random(shape), 2), [0.47, 0.5, 0.53])
+        depth = _part_depth(parts.astype(np.uint8), sampling)
+        for value in (1, 2, 3):
+            alone = ndi.distance_transform_edt(parts == value, sampling=sampling)
+            np.testing.assert_array_equal(depth[parts == value],
+                                          alone[parts == value].astype(np.float32))
+
+
+def test_rim_erosion_matches_the_distance_map():
+    import scipy.ndimage as ndi
+
+    from tools.segment import _erode, nearer_than
 
     rng = np.random.default_rng(5)
     for shape, sampling in (((41, 57), (1.0, 1.0)), ((1, 9), (1.0, 1.0)),
@@ -246,6 +325,3 @@ def test_rim_erosion_matches_the_distance_map_and_median_matches_numpy():
             inner = _erode(mask, nearer_than(distance, sampling))
             depth = ndi.distance_transform_edt(mask, sampling=sampling)
             np.testing.assert_array_equal(inner, depth >= distance)
-    for n in (1, 2, 7, 300):
-        values = rng.normal(size=n).astype(np.float32)
-        assert _median(values) == float(np.median(values))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from annotated_types import Ge, Gt
 from scipy import ndimage as ndi
+from skimage import exposure
 from skimage import filters as skfilters
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
@@ -113,21 +114,27 @@ def _drop_specks(mask: np.ndarray, min_size: int) -> np.ndarray:
     """
     if min_size <= 1:
         return mask
-    return _label_without_specks(mask, min_size) > 0
+    return _label_without_specks(mask, min_size)[0] > 0
 
 
 def _label_without_specks(mask: np.ndarray, min_size: int,
-                          structure: np.ndarray | None = None) -> np.ndarray:
-    """Connected regions of ``mask`` of ``min_size`` or more pixels, 1..N.
+                          structure: np.ndarray | None = None, *,
+                          apart_from: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Connected regions of ``mask`` of ``min_size`` or more pixels, 1..N, and their sizes (N,).
 
-    ``structure`` says which neighbours touch; full connectivity when left out.
+    ``structure`` says which neighbours touch; full connectivity when left out. With
+    ``apart_from``, a mask, only the regions that hold none of its pixels are kept.
     """
     if structure is None:
         structure = ndi.generate_binary_structure(mask.ndim, mask.ndim)
     regions, _ = ndi.label(mask, structure=structure)
-    if min_size <= 1:
-        return regions
-    return _keep_labels(regions, np.bincount(regions.ravel()) >= min_size)
+    sizes = np.bincount(regions.ravel())
+    keep = sizes >= min_size
+    if apart_from is not None:
+        keep &= np.bincount(regions[apart_from], minlength=sizes.size) == 0
+    if keep[1:].all():
+        return regions, sizes[1:]
+    return _keep_labels(regions, keep), sizes[1:][keep[1:]]
 
 
 def neighbours(ndim: int, pixel_size: PixelSize | None = None) -> np.ndarray:
@@ -198,6 +205,33 @@ def threshold_value(data: np.ndarray, method: str) -> float:
     return float(_THRESHOLDS[method](data))
 
 
+def _triangle_level(counts: np.ndarray, centers: np.ndarray) -> float:
+    """Zack's triangle threshold of a histogram, as ``skimage.filters.threshold_triangle``.
+
+    A line joins the histogram's peak to the far end of its longer tail; the threshold is
+    the bin centre farthest below that line. Taken from a histogram already made (a second
+    one of a large image costs more than the rest); the distances are rounded as
+    scikit-image rounds them, whose choice between equally distant bins they then repeat.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    held = np.flatnonzero(counts)
+    peak, low, high = int(np.argmax(counts)), int(held[0]), int(held[-1])
+    if low == high:
+        return float(centers[low])
+    flip = peak - low < high - peak  # the tail to the right is the longer one
+    if flip:
+        counts = counts[::-1]
+        peak, low = counts.size - 1 - peak, counts.size - 1 - high
+    offset = np.arange(peak - low)
+    # Distance of bin low + x below the line from (low, 0) to (peak, height), as the unit
+    # normal (height, -width) / norm gives it.
+    height, width = float(counts[peak]), float(peak - low)
+    norm = math.sqrt(height**2 + width**2)
+    below = height / norm * offset - width / norm * counts[low + offset]
+    level = int(np.argmax(below)) + low
+    return float(centers[counts.size - 1 - level if flip else level])
+
+
 def foreground_threshold(
     raw: np.ndarray, blurred: np.ndarray, sigmas: tuple[float, ...], method: str, *,
     dark_objects: bool = False,
@@ -228,9 +262,18 @@ def foreground_thresholds(
         gain *= 1.0 / math.sqrt(2 * math.sqrt(math.pi) * s) if s > 0.5 else 1.0
     noise = correlated_noise_level(raw, dark_objects=dark_objects) * gain
     sample = blurred.ravel()[:: max(1, blurred.size // 500_000)]
+    histogram = None
+    if "otsu" in methods and "triangle" in methods:  # one histogram for both
+        _require_contrast(blurred)
+        histogram = exposure.histogram(blurred.reshape(-1), 256, source_range="image")
     values = []
     for method in methods:
-        value = threshold_value(blurred, method)
+        if histogram is not None and method == "otsu":
+            value = float(skfilters.threshold_otsu(hist=histogram))
+        elif histogram is not None and method == "triangle":
+            value = _triangle_level(*histogram)
+        else:
+            value = threshold_value(blurred, method)
         if dark_objects:
             background = sample[sample >= value]
             if background.size and noise > 0:
@@ -944,7 +987,7 @@ def relabel_sequential(labels: Labels) -> Labels:
 # 0.67 and textured nuclei -18 %, -18 %, -16 %; below 0.8 nothing changes (the seeds' depth and
 # spacing then decide alone), and separated objects stay whole at every value.
 CLUMP_AREA_RATIO = 0.8
-# Clumps of objects of two brightnesses (``_step_peaks``), chosen on the counting design set:
+# Clumps of objects of two brightnesses (``_clump_seeds``), chosen on the counting design set:
 # intensities are read STEP_RIM px inside an edge (the image's blur and ours soften it); a dim
 # object's seed lies STEP_WIDTH x STEP_RIM px from the background (narrower parts of one object
 # are dimmed by the blur alone: lobes of the irregular shapes); the two levels differ by
@@ -1023,9 +1066,7 @@ def _dim_objects(low: np.ndarray, mask: np.ndarray, min_size: int, *,
     """
     if fill:
         low = ndi.binary_fill_holes(low)
-    regions = _label_without_specks(low, min_size)
-    keep = np.bincount(regions[mask], minlength=int(regions.max()) + 1) == 0
-    return _keep_labels(regions, keep)
+    return _label_without_specks(low, min_size, apart_from=mask)[0]
 
 
 def _peak_markers(peaks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -1111,120 +1152,233 @@ def _background_noise(blurred: np.ndarray, mask: np.ndarray) -> float:
     return _robust_sd(background)
 
 
-def _otsu_level(values: np.ndarray) -> float:
-    """Otsu's threshold of a few hundred values, over every split of the sorted values.
+def _group_order(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The order that sorts ``values`` within each group, groups in ascending order.
 
-    Exact and, at this size, several times faster than a 256-bin histogram.
+    Equal values may come in either order: the order statistics taken from it are the same.
     """
-    v = np.sort(values.ravel()).astype(np.float64)
-    n = v.size
-    below = np.cumsum(v)[:-1]
-    k = np.arange(1, n)
-    spread = k * (n - k) * (below / k - (below[-1] + v[-1] - below) / (n - k)) ** 2
-    i = int(np.argmax(spread))
-    return float(0.5 * (v[i] + v[i + 1]))
+    order = np.argsort(values)
+    grouped = groups[order]
+    if grouped.size and int(grouped.max()) < 2**16:  # a radix sort, several times faster
+        grouped = grouped.astype(np.uint16)
+    return order[np.argsort(grouped, kind="stable")]
 
 
-def _median(values: np.ndarray) -> float:
-    """The median of a 1-D array, as ``np.median`` gives it, without its per-call checks
-    (they cost more than the work on the few hundred values of one clump)."""
-    n = values.size
-    middle = np.partition(values, [(n - 1) // 2, n // 2])
-    return float(0.5 * (middle[(n - 1) // 2] + middle[n // 2]))
-
-
-def _part_deviations(inside: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``|value - median of its part|`` ``(n,)`` for ``inside = values[where]``; a part is a
-    connected component of the mask ``where``."""
-    parts, _ = ndi.label(where)
-    index = parts[where]  # the order of ``values[where]``
-    counts = np.bincount(index)
-    if np.count_nonzero(counts) <= 1:
-        return np.abs(inside - _median(inside))
-    # Every part's median from one sort by (part, value), without a call per part.
-    ordered = inside[np.lexsort((inside, index))]
+def _group_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median ``(n_groups,)`` of the ``values`` in each group ``0..n_groups-1``, computed as
+    ``np.median`` does (the mean of the two middle values) from one sort for all groups; 0 for
+    an empty group."""
+    ordered = values[_group_order(values, groups)]
+    counts = np.bincount(groups, minlength=n_groups)
     starts = np.cumsum(counts) - counts
     held = counts > 0
-    medians = np.zeros(counts.size, dtype=inside.dtype)
+    medians = np.zeros(n_groups, dtype=values.dtype)
     medians[held] = 0.5 * (ordered[(starts + (counts - 1) // 2)[held]]
                            + ordered[(starts + counts // 2)[held]])
-    return np.abs(inside - medians[index])
+    return medians
 
 
-def _step_peaks(
-    inside: np.ndarray, values: np.ndarray, depth: np.ndarray, plain: np.ndarray, *,
-    footprint: np.ndarray, rim: np.ndarray, sampling: tuple[float, ...] | None,
-    blur: tuple[float, ...], min_depth: float, noise: float,
-) -> np.ndarray:
-    """Seeds of a clump of objects of two brightnesses, or ``plain`` when it shows no such step.
+def _group_otsu(values: np.ndarray, groups: np.ndarray, n_groups: int,
+                wanted: np.ndarray) -> np.ndarray:
+    """Otsu's threshold ``(n_groups,)`` of each group's values where ``wanted``, NaN elsewhere.
 
-    Two overlapping objects of different brightness form one round region whose distance map
-    may hold a single maximum, but inside it the smoothed intensity ``values`` has two flat
-    levels. Otsu's threshold of the region's core (its soft edge left out) parts them; the
-    dim part is an object of its own when it is deep enough for a seed, wide enough that its
-    centre is not dimmed by the blur alone (thin parts of one object are), and the two levels
-    differ by ``STEP_CONTRAST`` robust spreads, each connected part's values read around its
-    own median (texture and shading of one object do not), and
-    by ``STEP_NOISE`` x ``noise``, the background's SD (blotches of one noisy object do not).
-    The seeds of ``plain`` in the bright part, or deep in the dim part, are kept; a part
-    that holds none gets its own. ``plain`` itself is returned whenever the step would add no
-    seed (the caller keeps the larger set), which lets most clumps stop early.
+    Exact, over every split of a group's sorted values; groups of similar size share one
+    padded array, so that each row's running sum is that group's own.
     """
+    order = _group_order(values, groups)
+    ordered = values[order].astype(np.float64)
+    counts = np.bincount(groups, minlength=n_groups)
+    starts = np.cumsum(counts) - counts
+    levels = np.full(n_groups, np.nan)
+    members = np.flatnonzero(wanted & (counts >= 2))
+    if members.size == 0:
+        return levels
+    size_class = np.log2(counts[members]).astype(int)
+    for size in np.unique(size_class):
+        rows_of = members[size_class == size]
+        n = counts[rows_of][:, None]
+        column = np.arange(int(n.max()))
+        valid = column < n
+        rows = np.zeros((rows_of.size, column.size))
+        rows[valid] = ordered[(starts[rows_of][:, None] + column)[valid]]
+        running = np.cumsum(rows, axis=1)
+        total = running[np.arange(rows_of.size), n[:, 0] - 1][:, None]
+        below = running[:, :-1]
+        k = column[None, 1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = k * (n - k) * (below / k - (total - below) / (n - k)) ** 2
+        spread[~valid[:, 1:]] = -np.inf
+        i = np.argmax(spread, axis=1)
+        line = np.arange(rows_of.size)
+        levels[rows_of] = 0.5 * (rows[line, i] + rows[line, i + 1])
+    return levels
+
+
+def _any_in(ids: np.ndarray, where: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group ``0..n_groups-1``: does ``where`` hold a pixel of it?"""
+    return np.bincount(ids[where], minlength=n_groups) > 0
+
+
+def _first_deepest(parts: np.ndarray, depth: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per chosen part (``chosen[part]``), its deepest pixel ``(n, ndim)``: the first in C order
+    where several are equally deep, as ``np.argmax`` takes it."""
+    at = np.flatnonzero(chosen[parts])
+    part, value = parts.ravel()[at], depth.ravel()[at]
+    top = np.zeros(chosen.size)
+    np.maximum.at(top, part, value)
+    at, part = at[value == top[part]], part[value == top[part]]
+    _, first = np.unique(part, return_index=True)
+    return np.stack(np.unravel_index(at[first], parts.shape), axis=-1)
+
+
+def _part_depth(parts: np.ndarray, sampling: tuple[float, ...] | None) -> np.ndarray:
+    """Distance (float32) from each pixel of ``parts`` to the nearest pixel of another value
+    (0, the background, included); the array's edge is not background.
+
+    Each nonzero value is measured as ``ndi.distance_transform_edt`` would measure it alone
+    (the same float32 values), in one call and about twice as fast: the ``edt`` package's
+    multi-label transform.
+    """
+    import edt
+
+    return edt.edt(parts, anisotropy=sampling or (1.0,) * parts.ndim, black_border=False)
+
+
+def _clump_seeds(
+    ids: np.ndarray, values: np.ndarray | None, *, footprint: np.ndarray, rim: np.ndarray,
+    sampling: tuple[float, ...] | None, blur: tuple[float, ...], min_depth: float,
+    noise: float,
+) -> np.ndarray:
+    """Watershed seeds ``(n, ndim)`` of the clumps ``1..K`` that ``ids`` numbers, all at once.
+
+    Each clump's seeds are the maxima of its smoothed distance map at least ``min_depth``
+    deep. Two overlapping objects of different brightness form one round region whose
+    distance map may hold a single maximum, but inside it the smoothed intensity ``values``
+    has two flat levels: Otsu's threshold of the clump's core (its soft edge left out) parts
+    them, and the dim part is an object of its own when it is deep enough for a seed, wide
+    enough that its centre is not dimmed by the blur alone (thin parts of one object are),
+    and the two levels differ by ``STEP_CONTRAST`` robust spreads, each connected part's
+    values read around its own median (texture and shading of one object do not), and by
+    ``STEP_NOISE`` x ``noise``, the background's SD (blotches of one noisy object do not).
+    Such a clump keeps its seeds in the bright part and deep in the dim part, and a part that
+    holds none gets its own; it takes those seeds when they are more than its plain ones.
+
+    The clumps must lie apart by more than any filter here reaches (the distance maps are
+    then each clump's own, and so are the blurs and maximum filters): every test below is
+    read per clump, and a clump drops out at the first it fails.
+    """
+    n_groups = int(ids.max()) + 1
+    inside = ids > 0
+    depth = _part_depth(inside, sampling)
+    plain = _distance_peaks(inside, depth, footprint, blur, min_depth)
+    if values is None:
+        return plain
+    at = tuple(plain.T)
     core = depth >= STEP_RIM
-    if np.count_nonzero(core) < 10:
-        return plain
-    bright = inside & (values > _otsu_level(values[core]))
+    core_ids = ids[core]
+    stepped = np.bincount(core_ids, minlength=n_groups) >= 10
+    stepped[0] = False
+    # Compared in float32, as the image's values are (a float level would be rounded so).
+    level = _group_otsu(values[core], core_ids, n_groups, stepped).astype(np.float32)
+    level[~stepped] = np.inf
+    bright = inside & (values > level[ids])
     dim = inside & ~bright
-    # A dim pixel lies no deeper in its part than in the region.
+    # A dim pixel lies no deeper in its part than in the clump.
     wide = depth >= STEP_WIDTH * STEP_RIM
-    if not (dim & wide & (depth >= max(min_depth, 1.0))).any():
-        return plain
+    gate = max(min_depth, 1.0)
+    stepped &= _any_in(ids, dim & wide & (depth >= gate), n_groups)
     # The levels are read STEP_RIM inside each part: an erosion is that test of the parts'
-    # distance maps, at a third of their cost (most clumps end at the contrast test).
+    # distance maps, at a third of their cost.
     high_core, low_core = _erode(bright, rim), _erode(dim, rim)
+    stepped &= _any_in(ids, high_core, n_groups) & _any_in(ids, low_core, n_groups)
     high, low = values[high_core], values[low_core]
-    if high.size == 0 or low.size == 0:
-        return plain
-    high_level, low_level = _median(high), _median(low)
+    high_ids, low_ids = ids[high_core], ids[low_core]
     # Each connected part is read around its own level: the two dim ends of a chain may differ,
-    # and pooled, that difference would pass for texture.
-    # (The parts are those of the cores: the soft rim around a region, dim, joins the rest.)
-    spread = _median(np.concatenate([_part_deviations(high, high_core),
-                                     _part_deviations(low, low_core)]))
-    if high_level - low_level < max(STEP_CONTRAST * spread, STEP_NOISE * noise, 1e-12):
+    # and pooled, that difference would pass for texture. (The parts are those of the cores:
+    # the soft rim around a clump, dim, joins the rest.)
+    deviations = []
+    for part_values, part_core in ((high, high_core), (low, low_core)):
+        parts, n_parts = ndi.label(part_core)
+        part = parts[part_core]
+        deviations.append(np.abs(part_values
+                                 - _group_medians(part_values, part, n_parts + 1)[part]))
+    spread = _group_medians(np.concatenate(deviations), np.concatenate([high_ids, low_ids]),
+                            n_groups).astype(np.float64)
+    contrast = (_group_medians(high, high_ids, n_groups).astype(np.float64)
+                - _group_medians(low, low_ids, n_groups).astype(np.float64))
+    stepped &= ~(contrast < np.maximum(STEP_CONTRAST * spread,
+                                       max(STEP_NOISE * noise, 1e-12)))
+    if not stepped.any():
         return plain
-    dim_depth = ndi.distance_transform_edt(dim, sampling=sampling)
-    if not (wide & (dim_depth >= max(min_depth, 1.0))).any():
-        return plain
-    bright_depth = ndi.distance_transform_edt(bright, sampling=sampling)
+    bright &= stepped[ids]
+    dim &= stepped[ids]
+    parts_depth = _part_depth(bright.view(np.uint8) + 2 * dim.view(np.uint8), sampling)
+    dim_depth = np.where(dim, parts_depth, 0)
+    bright_depth = np.where(bright, parts_depth, 0)
+    stepped &= _any_in(ids, wide & (dim_depth >= gate), n_groups)
     # The distance seeds in the bright part are kept, and those deep inside the dim part,
     # whose part then needs no other; a bright part without a seed gets its deepest point and
     # every other dim part its wide enough distance maxima.
     bright_parts, n_bright = ndi.label(bright)
     dim_parts, n_dim = ndi.label(dim)
-    at = tuple(plain.T)
     in_dim = dim[at] & (dim_depth[at] >= min_depth)
     held_bright = np.zeros(n_bright + 1, dtype=bool)
     held_bright[bright_parts[at][bright[at]]] = True
     held_dim = np.zeros(n_dim + 1, dtype=bool)
     held_dim[dim_parts[at][in_dim]] = True
+    owner_bright = np.zeros(n_bright + 1, dtype=ids.dtype)
+    owner_bright[bright_parts[bright]] = ids[bright]
+    owner_dim = np.zeros(n_dim + 1, dtype=ids.dtype)
+    owner_dim[dim_parts[dim]] = ids[dim]
     # Parts that could add a seed: a bright one deep enough, a dim one with a wide pixel.
-    deep = np.bincount(bright_parts[bright_depth >= min_depth], minlength=n_bright + 1) > 0
-    new_bright = np.flatnonzero(~held_bright[1:] & deep[1:]) + 1
-    has_wide = np.bincount(dim_parts[wide], minlength=n_dim + 1) > 0
-    new_dim = np.flatnonzero(~held_dim[1:] & has_wide[1:]) + 1
-    if new_bright.size == 0 and new_dim.size == 0:
+    new_bright = ~held_bright & _any_in(bright_parts, bright_depth >= min_depth, n_bright + 1)
+    new_dim = ~held_dim & _any_in(dim_parts, wide, n_dim + 1)
+    new_bright[0] = new_dim[0] = False
+    stepped &= (np.bincount(owner_bright[new_bright], minlength=n_groups)
+                + np.bincount(owner_dim[new_dim], minlength=n_groups)) > 0
+    if not stepped.any():
         return plain
-    seeds = list(plain[bright[at] | in_dim])
-    for part in new_bright:
-        # Its deepest point; np.argmax, not ndi.maximum_position, whose cost per call is ~10x.
-        seeds.append(np.asarray(np.unravel_index(
-            np.argmax(np.where(bright_parts == part, bright_depth, -1.0)), bright.shape)))
-    if new_dim.size:
-        dim_peaks = _distance_peaks(dim, dim_depth, footprint, blur, min_depth)
-        dim_peaks = dim_peaks[wide[tuple(dim_peaks.T)]]
-        seeds += [p for p in dim_peaks if not held_dim[dim_parts[tuple(p)]]]
-    return np.asarray(seeds, dtype=int).reshape(-1, inside.ndim)
+    plain_ids = ids[at]
+    kept = plain[stepped[plain_ids] & (bright[at] | in_dim)]
+    deepest = _first_deepest(bright_parts, bright_depth, new_bright & stepped[owner_bright])
+    # The dim parts' maxima, box by box: few clumps get here, and a blur of the whole canvas
+    # would cost more.
+    found = [np.empty((0, ids.ndim), dtype=np.int64)]
+    boxes = ndi.find_objects(ids)
+    has_new_dim = np.bincount(owner_dim[new_dim], minlength=n_groups) > 0
+    for k in np.flatnonzero(stepped & has_new_dim):
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[k - 1])
+        peaks = _distance_peaks(dim[box] & (ids[box] == k), dim_depth[box], footprint, blur,
+                                min_depth)
+        found.append(peaks + [b.start for b in box])
+    dim_peaks = np.concatenate(found)
+    dim_peaks = dim_peaks[wide[tuple(dim_peaks.T)]]
+    dim_peaks = dim_peaks[~held_dim[dim_parts[tuple(dim_peaks.T)]]]
+    seeds = np.concatenate([kept, deepest, dim_peaks]).astype(plain.dtype, copy=False)
+    seed_ids = ids[tuple(seeds.T)]
+    use = stepped & (np.bincount(seed_ids, minlength=n_groups)
+                     > np.bincount(plain_ids, minlength=n_groups))
+    return np.concatenate([plain[~use[plain_ids]], seeds[use[seed_ids]]])
+
+
+def _pack(shapes: np.ndarray, gap: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """Places boxes of ``shapes`` ``(n, ndim)`` on one canvas, ``gap`` px from each other and
+    from the canvas's edge: in rows along the last axis, the rows stacked along the one
+    before it, the tallest boxes first. Returns the canvas's shape and each box's first
+    pixel ``(n, ndim)``."""
+    heights, widths = shapes[:, -2], shapes[:, -1]
+    row_width = max(int(widths.max()), math.isqrt(int(((heights + gap) * (widths + gap)).sum())))
+    starts = np.full(shapes.shape, gap, dtype=np.int64)
+    y = x = gap
+    row_height = 0
+    for i in np.argsort(-heights, kind="stable"):
+        if x > gap and x + widths[i] > gap + row_width:
+            y, x, row_height = y + row_height + gap, gap, 0
+        starts[i, -2:] = y, x
+        x += int(widths[i]) + gap
+        row_height = max(row_height, int(heights[i]))
+    extent = (starts + shapes).max(axis=0) + gap
+    return tuple(int(n) for n in extent), starts
 
 
 def _split_by_distance(
@@ -1237,7 +1391,8 @@ def _split_by_distance(
     Seeds are taken only inside ``seed_mask`` when given (region by region, so the distance
     map is computed only there), and only where the distance to the background is at least
     ``min_depth`` (a bump of a noisy outline is not an object); regions without seeds stay
-    whole.
+    whole. With ``intensity``, a region of two brightness levels gets a seed in each
+    (:func:`_clump_seeds`).
     """
     sampling = axis_sampling(mask.ndim, pixel_size)
     footprint = np.ones((2 * int(min_distance) + 1,) * mask.ndim, dtype=bool)
@@ -1246,22 +1401,41 @@ def _split_by_distance(
     where = mask if seed_mask is None else seed_mask
     full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
     regions, _ = ndi.label(where, structure=full)
+    settings = {"footprint": footprint, "rim": rim, "sampling": sampling, "blur": blur,
+                "min_depth": min_depth, "noise": noise}
     spots = np.zeros(mask.shape, dtype=bool)
+    # Each region with a background pixel on every side is read on one shared canvas, with
+    # its own box: a call per region costs more than its few hundred pixels' work. A region
+    # at the image's edge keeps a box of its own (the edge is not background there).
+    inner = []
     for index, box in enumerate(ndi.find_objects(regions), start=1):
         if box is None:
             continue
-        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
-        inside = regions[box] == index
-        depth = ndi.distance_transform_edt(inside, sampling=sampling)
-        peaks = _distance_peaks(inside, depth, footprint, blur, min_depth)
-        if intensity is not None:
-            stepped = _step_peaks(inside, intensity[box], depth, peaks, footprint=footprint,
-                                  rim=rim, sampling=sampling, blur=blur,
-                                  min_depth=min_depth, noise=noise)
-            if len(stepped) > len(peaks):
-                peaks = stepped
-        if len(peaks):
-            spots[box][tuple(peaks.T)] = True
+        box = tuple(slice(b.start - 1, b.stop + 1) for b in box)
+        if all(b.start >= 0 and b.stop <= n for b, n in zip(box, mask.shape, strict=True)):
+            inner.append((index, box))
+            continue
+        box = tuple(slice(max(b.start, 0), b.stop) for b in box)
+        ids = (regions[box] == index).astype(np.int32)
+        peaks = _clump_seeds(ids, None if intensity is None else intensity[box], **settings)
+        spots[box][tuple(peaks.T)] = True
+    if inner:
+        origin = np.asarray([[b.start for b in box] for _, box in inner], dtype=np.int64)
+        sizes = np.asarray([[b.stop - b.start for b in box] for _, box in inner], dtype=np.int64)
+        # Farther apart than the blur, the seeds' spacing and the rim erosion reach.
+        reach = max([int(min_distance), 1, *(s // 2 for s in rim.shape),
+                     *(int(4.0 * s + 0.5) for s in blur)])
+        shape, starts = _pack(sizes, reach + 1)
+        ids = np.zeros(shape, dtype=np.int32)
+        values = None if intensity is None else np.zeros(shape, dtype=intensity.dtype)
+        for k, ((index, box), start) in enumerate(zip(inner, starts, strict=True), start=1):
+            place = tuple(slice(a, b.stop - b.start + a) for a, b in zip(start, box, strict=True))
+            ids[place][regions[box] == index] = k
+            if values is not None:
+                values[place] = intensity[box]
+        peaks = _clump_seeds(ids, values, **settings)
+        k = ids[tuple(peaks.T)] - 1
+        spots[tuple((peaks - starts[k] + origin[k]).T)] = True
     markers, n_markers = ndi.label(spots, structure=full)
     if n_markers == 0:
         return ndi.label(mask)[0]
@@ -1366,7 +1540,7 @@ def segment_objects(
     (``CLUMP_AREA_RATIO``), from seeds at least half a small radius deep and apart, and is
     reported only when it split something; in such a region two flat brightness levels (two
     overlapping objects of different brightness, whose distance map often has one maximum)
-    give each level its own seed (``_step_peaks``; overlap pairs 29 -> 26 % count error,
+    give each level its own seed (``_clump_seeds``; overlap pairs 29 -> 26 % count error,
     textured nuclei 17 -> 13 %); objects are segmented at Otsu's threshold, and
     regions above the triangle threshold that hold no Otsu object and are at least half a
     small object's area are kept as dim objects (Otsu's threshold alone left 34 % of dim blobs
@@ -1455,16 +1629,16 @@ def segment_objects(
     # Objects are segmented at Otsu's threshold; the triangle threshold, when lower, finds the
     # dim objects Otsu's leaves out, and each of those is kept whole at that lower level.
     full = neighbours(data.ndim, pixel_size)
-    regions = _label_without_specks(blurred > otsu, min_size, full)
+    regions, sizes = _label_without_specks(blurred > otsu, min_size, full)
     mask = regions > 0
     if work is not data:
         mask = ndi.binary_fill_holes(mask)
         regions = ndi.label(mask, structure=full)[0]
+        sizes = np.bincount(regions.ravel())[1:]
     n_regions = int(regions.max())
     min_dim = int(DIM_MIN_AREA_FRACTION * _object_area(r_low, data.ndim, pixel_size))
     dim = _dim_objects(blurred > triangle, mask, max(min_size, min_dim),
                        fill=work is not data) if triangle < otsu else None
-    sizes = np.bincount(regions.ravel())[1:]
     large = _object_area(1.1 * r_high, data.ndim, pixel_size)
     is_clump = np.concatenate([[False], sizes > CLUMP_AREA_RATIO * large])
     labels, chosen = regions, "threshold"
