@@ -325,3 +325,40 @@ def test_rim_erosion_matches_the_distance_map():
             inner = _erode(mask, nearer_than(distance, sampling))
             depth = ndi.distance_transform_edt(mask, sampling=sampling)
             np.testing.assert_array_equal(inner, depth >= distance)
+
+
+def test_region_seeds_on_shared_canvases_equal_each_region_read_alone():
+    import scipy.ndimage as ndi
+
+    from tools.segment import _clump_seeds, _region_seeds, nearer_than
+
+    rng = np.random.default_rng(9)
+    for shape, n, sampling in (((160, 200), 40, None), ((18, 70, 80), 14, (4.0, 1.0, 1.0))):
+        # A crop, so that blobs are cut by every edge.
+        image = blobs(n, shape=(180, 220), radius=(5.0, 10.0), overlap=True, seed=31).image
+        image = image[11:-9, 7:-13]
+        if len(shape) == 3:  # spheres of two brightnesses, several cut by each face
+            grid = np.indices(shape).astype(float)
+            image = np.zeros(shape)
+            for _ in range(n):
+                centre = rng.uniform(0, shape)
+                d2 = sum(((g - c) * (4.0 if a == 0 else 1.0)) ** 2
+                         for a, (g, c) in enumerate(zip(grid, centre, strict=True)))
+                image = np.maximum(image, rng.uniform(0.5, 1.0) * (d2 < rng.uniform(6, 11) ** 2))
+        image = ndi.gaussian_filter(image.astype(np.float32), 1.0)
+        regions, count = ndi.label(image > 0.3, structure=np.ones((3,) * len(shape)))
+        settings = {"footprint": np.ones((7,) * len(shape), dtype=bool),
+                    "rim": nearer_than(2.0, sampling or (1.0,) * len(shape)),
+                    "sampling": sampling, "blur": (1.0,) * len(shape), "min_depth": 2.0,
+                    "noise": 0.01}
+        packed = _region_seeds(regions, image, gap=6, **settings)
+        alone = []
+        cut = 0
+        for index, box in enumerate(ndi.find_objects(regions), start=1):
+            box = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, side))
+                        for b, side in zip(box, shape, strict=True))
+            cut += any(b.start == 0 or b.stop == side for b, side in zip(box, shape, strict=True))
+            ids = (regions[box] == index).astype(np.int32)
+            alone += [p + [b.start for b in box] for p in _clump_seeds(ids, image[box], **settings)]
+        assert cut >= 4 and count >= 8  # regions cut by the edge and whole ones
+        assert sorted(map(tuple, packed)) == sorted(map(tuple, np.asarray(alone)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -1381,6 +1381,85 @@ def _pack(shapes: np.ndarray, gap: int) -> tuple[tuple[int, ...], np.ndarray]:
     return tuple(int(n) for n in extent), starts
 
 
+def _pack_flush(shapes: np.ndarray, cut: tuple[tuple[bool, bool], ...],
+                gap: int) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """Places boxes cut by the image's edge on the same sides (``cut[axis]``: low, high) on
+    one canvas, each flush with the canvas's edge where the image cut it, so that what lies
+    beyond is the same; ``gap`` px apart in a row along an axis the image did not cut, and
+    ``gap`` px from the canvas's other edges. None when every axis is cut (a corner).
+    Returns the canvas's shape and each box's first pixel ``(n, ndim)``."""
+    free = [axis for axis, sides in enumerate(cut) if not any(sides)]
+    if not free:
+        return None
+    along = free[-1]
+    starts = np.zeros(shapes.shape, dtype=np.int64)
+    extent = []
+    for axis, (low, high) in enumerate(cut):
+        largest = int(shapes[:, axis].max())
+        if axis == along:
+            starts[:, axis] = gap + np.concatenate([[0], np.cumsum(shapes[:-1, axis] + gap)])
+            extent.append(int(starts[-1, axis] + shapes[-1, axis]) + gap)
+            continue
+        size = largest + (0 if low else gap) + (0 if high else gap)
+        starts[:, axis] = size - shapes[:, axis] if high and not low else (0 if low else gap)
+        extent.append(size)
+    return tuple(extent), starts
+
+
+def _canvas_seeds(regions: np.ndarray, members: list[tuple[int, tuple[slice, ...]]],
+                  shape: tuple[int, ...], starts: np.ndarray, intensity: np.ndarray | None,
+                  settings: dict[str, Any]) -> np.ndarray:
+    """:func:`_clump_seeds` of the regions ``(index, box)`` copied to a canvas of ``shape`` at
+    ``starts``; the seeds ``(n, ndim)`` in the image's pixels."""
+    ids = np.zeros(shape, dtype=np.int32)
+    values = None if intensity is None else np.zeros(shape, dtype=intensity.dtype)
+    for k, ((index, box), start) in enumerate(zip(members, starts, strict=True), start=1):
+        place = tuple(slice(a, b.stop - b.start + a) for a, b in zip(start, box, strict=True))
+        ids[place][regions[box] == index] = k
+        if values is not None:
+            values[place] = intensity[box]
+    peaks = _clump_seeds(ids, values, **settings)
+    k = ids[tuple(peaks.T)] - 1
+    origin = np.asarray([[b.start for b in box] for _, box in members], dtype=np.int64)
+    return peaks - starts[k] + origin[k]
+
+
+def _region_seeds(regions: np.ndarray, intensity: np.ndarray | None, *, gap: int,
+                  **settings: Any) -> np.ndarray:
+    """:func:`_clump_seeds` of every region ``1..N`` of ``regions``, in the image's pixels
+    ``(n, ndim)``, as if each were read alone in its box (grown by a pixel, clipped by the
+    image).
+
+    The regions are read on shared canvases, each in its own box (a call per region costs
+    more than its few hundred pixels' work), ``gap`` px apart: farther than any filter in
+    :func:`_clump_seeds` reaches. A region cut by the image's edge shares a canvas with those
+    cut on the same sides, flush with the canvas's edge there: beyond an image's edge is not
+    background.
+    """
+    by_cut: dict[tuple[tuple[bool, bool], ...], list[tuple[int, tuple[slice, ...]]]] = {}
+    for index, box in enumerate(ndi.find_objects(regions), start=1):
+        if box is None:
+            continue
+        grown = [(b.start - 1, b.stop + 1) for b in box]
+        cut = tuple((a < 0, b > n) for (a, b), n in zip(grown, regions.shape, strict=True))
+        box = tuple(slice(max(a, 0), min(b, n)) for (a, b), n in zip(grown, regions.shape,
+                                                                     strict=True))
+        by_cut.setdefault(cut, []).append((index, box))
+    seeds = [np.empty((0, regions.ndim), dtype=np.int64)]
+    for cut, members in by_cut.items():
+        sizes = np.asarray([[b.stop - b.start for b in box] for _, box in members],
+                           dtype=np.int64)
+        placed = _pack(sizes, gap) if not any(map(any, cut)) else _pack_flush(sizes, cut, gap)
+        if placed is None:  # cut on every axis: each box alone
+            for member, size in zip(members, sizes, strict=True):
+                seeds.append(_canvas_seeds(regions, [member], tuple(int(n) for n in size),
+                                           np.zeros((1, regions.ndim), dtype=np.int64),
+                                           intensity, settings))
+            continue
+        seeds.append(_canvas_seeds(regions, members, *placed, intensity, settings))
+    return np.concatenate(seeds)
+
+
 def _split_by_distance(
     mask: np.ndarray, min_distance: int, pixel_size: PixelSize | None,
     seed_mask: np.ndarray | None = None, min_depth: float = 0.0,
@@ -1401,41 +1480,14 @@ def _split_by_distance(
     where = mask if seed_mask is None else seed_mask
     full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
     regions, _ = ndi.label(where, structure=full)
-    settings = {"footprint": footprint, "rim": rim, "sampling": sampling, "blur": blur,
-                "min_depth": min_depth, "noise": noise}
+    # Beyond the reach of the seeds' spacing, the rim erosion and the blur (scipy truncates a
+    # Gaussian at 4 sigma).
+    gap = 1 + max([int(min_distance), 1, *(s // 2 for s in rim.shape),
+                   *(int(4.0 * s + 0.5) for s in blur)])
+    seeds = _region_seeds(regions, intensity, gap=gap, footprint=footprint, rim=rim,
+                          sampling=sampling, blur=blur, min_depth=min_depth, noise=noise)
     spots = np.zeros(mask.shape, dtype=bool)
-    # Each region with a background pixel on every side is read on one shared canvas, with
-    # its own box: a call per region costs more than its few hundred pixels' work. A region
-    # at the image's edge keeps a box of its own (the edge is not background there).
-    inner = []
-    for index, box in enumerate(ndi.find_objects(regions), start=1):
-        if box is None:
-            continue
-        box = tuple(slice(b.start - 1, b.stop + 1) for b in box)
-        if all(b.start >= 0 and b.stop <= n for b, n in zip(box, mask.shape, strict=True)):
-            inner.append((index, box))
-            continue
-        box = tuple(slice(max(b.start, 0), b.stop) for b in box)
-        ids = (regions[box] == index).astype(np.int32)
-        peaks = _clump_seeds(ids, None if intensity is None else intensity[box], **settings)
-        spots[box][tuple(peaks.T)] = True
-    if inner:
-        origin = np.asarray([[b.start for b in box] for _, box in inner], dtype=np.int64)
-        sizes = np.asarray([[b.stop - b.start for b in box] for _, box in inner], dtype=np.int64)
-        # Farther apart than the blur, the seeds' spacing and the rim erosion reach.
-        reach = max([int(min_distance), 1, *(s // 2 for s in rim.shape),
-                     *(int(4.0 * s + 0.5) for s in blur)])
-        shape, starts = _pack(sizes, reach + 1)
-        ids = np.zeros(shape, dtype=np.int32)
-        values = None if intensity is None else np.zeros(shape, dtype=intensity.dtype)
-        for k, ((index, box), start) in enumerate(zip(inner, starts, strict=True), start=1):
-            place = tuple(slice(a, b.stop - b.start + a) for a, b in zip(start, box, strict=True))
-            ids[place][regions[box] == index] = k
-            if values is not None:
-                values[place] = intensity[box]
-        peaks = _clump_seeds(ids, values, **settings)
-        k = ids[tuple(peaks.T)] - 1
-        spots[tuple((peaks - starts[k] + origin[k]).T)] = True
+    spots[tuple(seeds.T)] = True
     markers, n_markers = ndi.label(spots, structure=full)
     if n_markers == 0:
         return ndi.label(mask)[0]
