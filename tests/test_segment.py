@@ -330,7 +330,7 @@ def test_rim_erosion_matches_the_distance_map():
 def test_region_seeds_on_shared_canvases_equal_each_region_read_alone():
     import scipy.ndimage as ndi
 
-    from tools.segment import _clump_seeds, _region_seeds, nearer_than
+    from tools.segment import _canvas_gap, _clump_seeds, _region_seeds, nearer_than
 
     rng = np.random.default_rng(9)
     for shape, n, sampling in (((160, 200), 40, None), ((18, 70, 80), 14, (4.0, 1.0, 1.0))):
@@ -351,7 +351,8 @@ def test_region_seeds_on_shared_canvases_equal_each_region_read_alone():
                     "rim": nearer_than(2.0, sampling or (1.0,) * len(shape)),
                     "sampling": sampling, "blur": (1.0,) * len(shape), "min_depth": 2.0,
                     "noise": 0.01}
-        packed = _region_seeds(regions, image, gap=6, **settings)
+        gap = _canvas_gap(settings["footprint"], settings["rim"], settings["blur"])
+        packed = _region_seeds(regions, image, gap=gap, **settings)
         alone = []
         cut = 0
         for index, box in enumerate(ndi.find_objects(regions), start=1):

@@ -1312,16 +1312,15 @@ def _clump_seeds(
         return plain
     bright &= stepped[ids]
     dim &= stepped[ids]
-    parts_depth = _part_depth(bright.view(np.uint8) + 2 * dim.view(np.uint8), sampling)
-    dim_depth = np.where(dim, parts_depth, 0)
-    bright_depth = np.where(bright, parts_depth, 0)
-    stepped &= _any_in(ids, wide & (dim_depth >= gate), n_groups)
+    # Each bright pixel's distance within the bright part, each dim one's within the dim part.
+    inner = _part_depth(bright.view(np.uint8) + 2 * dim.view(np.uint8), sampling)
+    stepped &= _any_in(ids, wide & dim & (inner >= gate), n_groups)
     # The distance seeds in the bright part are kept, and those deep inside the dim part,
     # whose part then needs no other; a bright part without a seed gets its deepest point and
     # every other dim part its wide enough distance maxima.
     bright_parts, n_bright = ndi.label(bright)
     dim_parts, n_dim = ndi.label(dim)
-    in_dim = dim[at] & (dim_depth[at] >= min_depth)
+    in_dim = dim[at] & (inner[at] >= min_depth)
     held_bright = np.zeros(n_bright + 1, dtype=bool)
     held_bright[bright_parts[at][bright[at]]] = True
     held_dim = np.zeros(n_dim + 1, dtype=bool)
@@ -1331,7 +1330,7 @@ def _clump_seeds(
     owner_dim = np.zeros(n_dim + 1, dtype=ids.dtype)
     owner_dim[dim_parts[dim]] = ids[dim]
     # Parts that could add a seed: a bright one deep enough, a dim one with a wide pixel.
-    new_bright = ~held_bright & _any_in(bright_parts, bright_depth >= min_depth, n_bright + 1)
+    new_bright = ~held_bright & _any_in(bright_parts, inner >= min_depth, n_bright + 1)
     new_dim = ~held_dim & _any_in(dim_parts, wide, n_dim + 1)
     new_bright[0] = new_dim[0] = False
     stepped &= (np.bincount(owner_bright[new_bright], minlength=n_groups)
@@ -1340,7 +1339,7 @@ def _clump_seeds(
         return plain
     plain_ids = ids[at]
     kept = plain[stepped[plain_ids] & (bright[at] | in_dim)]
-    deepest = _first_deepest(bright_parts, bright_depth, new_bright & stepped[owner_bright])
+    deepest = _first_deepest(bright_parts, inner, new_bright & stepped[owner_bright])
     # The dim parts' maxima, box by box: few clumps get here, and a blur of the whole canvas
     # would cost more.
     found = [np.empty((0, ids.ndim), dtype=np.int64)]
@@ -1348,8 +1347,8 @@ def _clump_seeds(
     has_new_dim = np.bincount(owner_dim[new_dim], minlength=n_groups) > 0
     for k in np.flatnonzero(stepped & has_new_dim):
         box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[k - 1])
-        peaks = _distance_peaks(dim[box] & (ids[box] == k), dim_depth[box], footprint, blur,
-                                min_depth)
+        peaks = _distance_peaks(dim[box] & (ids[box] == k), np.where(dim[box], inner[box], 0),
+                                footprint, blur, min_depth)
         found.append(peaks + [b.start for b in box])
     dim_peaks = np.concatenate(found)
     dim_peaks = dim_peaks[wide[tuple(dim_peaks.T)]]
@@ -1424,6 +1423,20 @@ def _canvas_seeds(regions: np.ndarray, members: list[tuple[int, tuple[slice, ...
     return peaks - starts[k] + origin[k]
 
 
+def _canvas_gap(footprint: np.ndarray, rim: np.ndarray, blur: tuple[float, ...]) -> int:
+    """Pixels between two boxes on a canvas of :func:`_clump_seeds`, so that no filter there
+    reaches from one region into another.
+
+    A box holds its region and a pixel of background around it, so two regions' pixels lie
+    at least ``gap + 3`` apart along some axis; that must exceed the reach of the seeds'
+    spacing (``footprint``), of the rim erosion and of the distance blur (scipy truncates a
+    Gaussian at 4 sigma).
+    """
+    reach = max([*(n // 2 for n in footprint.shape), *(n // 2 for n in rim.shape),
+                 *(int(4.0 * s + 0.5) for s in blur)])
+    return max(1, reach - 2)
+
+
 def _region_seeds(regions: np.ndarray, intensity: np.ndarray | None, *, gap: int,
                   **settings: Any) -> np.ndarray:
     """:func:`_clump_seeds` of every region ``1..N`` of ``regions``, in the image's pixels
@@ -1480,12 +1493,9 @@ def _split_by_distance(
     where = mask if seed_mask is None else seed_mask
     full = ndi.generate_binary_structure(mask.ndim, mask.ndim)
     regions, _ = ndi.label(where, structure=full)
-    # Beyond the reach of the seeds' spacing, the rim erosion and the blur (scipy truncates a
-    # Gaussian at 4 sigma).
-    gap = 1 + max([int(min_distance), 1, *(s // 2 for s in rim.shape),
-                   *(int(4.0 * s + 0.5) for s in blur)])
-    seeds = _region_seeds(regions, intensity, gap=gap, footprint=footprint, rim=rim,
-                          sampling=sampling, blur=blur, min_depth=min_depth, noise=noise)
+    seeds = _region_seeds(regions, intensity, gap=_canvas_gap(footprint, rim, blur),
+                          footprint=footprint, rim=rim, sampling=sampling, blur=blur,
+                          min_depth=min_depth, noise=noise)
     spots = np.zeros(mask.shape, dtype=bool)
     spots[tuple(seeds.T)] = True
     markers, n_markers = ndi.label(spots, structure=full)

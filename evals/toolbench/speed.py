@@ -1,15 +1,16 @@
 """Speed of the default path against earlier code, call by call (issue 14's speed protocol).
 
 Run ``python -m evals.toolbench.speed [--rounds 30] [--against 9d942b2] [--also REV ...]``.
-Each code version runs in a persistent worker process of its own: the working tree as it is,
-and a temporary git worktree of every other revision, whose modules come first on that
-worker's path. Each worker is warmed up once; then the workers take one timed call each in
-turn, ``--rounds`` times, so a machine whose speed drifts by 10-15 % over minutes slows every
+Each code version runs in persistent worker processes of its own (``--processes``, which
+take the rounds in turn): the working tree as it is, and a temporary git worktree of every
+other revision, whose modules come first on that worker's path. Each worker is warmed up
+once; then the versions take one timed call each, in a new random order every round,
+``--rounds`` times, so a machine whose speed drifts by 10-15 % over minutes slows every
 version alike. A call is segment + measure of the 2048x2048 timing image
-(``evals.toolbench.segment.tiled_nuclei``, made once here and handed to every worker), timed
-in CPU seconds. The ``--against`` revision is called the way its default path was before
-issue 14 (``voronoi_otsu_labeling`` with its defaults, then ``measure_objects``); the working
-tree and the ``--also`` revisions call ``segment_objects`` + ``measure_objects``.
+(``evals.toolbench.segment.tiled_nuclei``, made once here and handed to every worker), in
+CPU seconds. The ``--against`` revision is called the way its default path was before issue
+14 (``voronoi_otsu_labeling`` with its defaults, then ``measure_objects``); the working tree
+and the ``--also`` revisions call ``segment_objects`` + ``measure_objects``.
 
 Prints the least and median time of each version, its ratios to the first, and the median of
 the per-round ratios; writes ``results/toolbench/speed.json``. Nothing else should run on the
@@ -103,8 +104,13 @@ def _worktree(revision: str, parent: Path) -> Path:
     return path
 
 
-def run(rounds: int, against: str, also: list[str]) -> dict[str, Any]:
-    """Time every version ``rounds`` times in turn; per-version summaries and raw times."""
+def run(rounds: int, against: str, also: list[str], processes: int = 2) -> dict[str, Any]:
+    """Time every version ``rounds`` times in turn; per-version summaries and raw times.
+
+    Each version has ``processes`` workers, taking the rounds in turn: a process can be slower
+    than another running the same code for its whole life (where its arrays landed in memory),
+    by 5-10 % on the machine of 2026-12-04.
+    """
     with tempfile.TemporaryDirectory(prefix="bia-speed-") as tmp:
         parent = Path(tmp)
         image_path = parent / "timing.npy"
@@ -113,18 +119,21 @@ def run(rounds: int, against: str, also: list[str]) -> dict[str, Any]:
         versions = [(against, _worktree(against, parent), "voronoi")]
         versions += [(rev, _worktree(rev, parent), "segment") for rev in also]
         versions.append(("working tree", ROOT, "segment"))
-        workers = []
+        workers: list[list[Worker]] = []
         try:
             for name, source, call in tqdm(versions, desc="starting workers"):
-                workers.append(Worker(name, source, call, image_path))
-            times: dict[str, list[float]] = {w.name: [] for w in workers}
+                workers.append([Worker(name, source, call, image_path) for _ in range(processes)])
+            times: dict[str, list[float]] = {name: [] for name, _, _ in versions}
             objects: dict[str, int] = {}
-            for _ in tqdm(range(rounds), desc="rounds"):
-                for worker in workers:
+            order = np.random.default_rng(0)
+            for turn in tqdm(range(rounds), desc="rounds"):
+                # A new order each round: a call may run slower right after another's.
+                for version in order.permutation(len(workers)):
+                    worker = workers[version][turn % processes]
                     seconds, objects[worker.name] = worker.time_one()
                     times[worker.name].append(seconds)
         finally:
-            for worker in workers:
+            for worker in (w for group in workers for w in group):
                 worker.close()
             for _, source, _ in versions:
                 if source != ROOT:
@@ -144,18 +153,20 @@ def run(rounds: int, against: str, also: list[str]) -> dict[str, Any]:
             "ratio_per_round_quartiles": [float(q) for q in np.percentile(ratio, [25, 75])],
             "seconds": [float(x) for x in t],
         })
-    return {"rounds": rounds, "against": against, "rows": rows, "machine": machine()}
+    return {"rounds": rounds, "processes": processes, "against": against, "rows": rows,
+            "machine": machine()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="timed calls per version")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes per version")
     parser.add_argument("--against", default="9d942b2",
                         help="revision before issue 14, called as voronoi-Otsu + measure")
     parser.add_argument("--also", nargs="*", default=[],
                         help="more revisions, called as segment_objects + measure")
     args = parser.parse_args(argv)
-    result = run(args.rounds, args.against, args.also)
+    result = run(args.rounds, args.against, args.also, args.processes)
     print(f"\n{'version':14s} {'call':8s} {'objects':>7s} {'least s':>8s} {'median s':>9s} "
           f"{'ratio least / median':>21s} {'per round (quartiles)':>24s}")
     for r in result["rows"]:
