@@ -1278,7 +1278,7 @@ def _clump_seeds(
     core_ids = ids[core]
     stepped = np.bincount(core_ids, minlength=n_groups) >= 10
     stepped[0] = False
-    # Compared in float32, as the image's values are (a float level would be rounded so).
+    # Rounded to float32, as numpy rounds a Python float compared with the float32 values.
     level = _group_otsu(values[core], core_ids, n_groups, stepped).astype(np.float32)
     level[~stepped] = np.inf
     bright = inside & (values > level[ids])
