@@ -1081,7 +1081,10 @@ def _distance_peaks(inside: np.ndarray, depth: np.ndarray, footprint: np.ndarray
                     blur: tuple[float, ...], min_depth: float) -> np.ndarray:
     """Maxima ``(n, ndim)`` of the smoothed distance ``depth`` inside ``inside``, at least
     ``min_depth`` deep."""
-    relief = np.where(inside, smooth(depth.astype(np.float32, copy=False), blur), 0)
+    relief = smooth(depth.astype(np.float32, copy=False), blur)
+    # Zero outside, in place when the blur made a copy (distances are >= 0, so the product
+    # is np.where's zero).
+    relief = np.multiply(relief, inside, out=relief if relief is not depth else None)
     # peak_local_max's test without its per-call overhead (this runs once per clump); a
     # plateau of touching maxima is one peak, as one marker later.
     top = relief == ndi.maximum_filter(relief, footprint=footprint, mode="nearest")
@@ -1202,15 +1205,27 @@ def _group_otsu(values: np.ndarray, groups: np.ndarray, n_groups: int,
         rows = np.zeros((rows_of.size, column.size))
         rows[valid] = ordered[(starts[rows_of][:, None] + column)[valid]]
         running = np.cumsum(rows, axis=1)
-        total = running[np.arange(rows_of.size), n[:, 0] - 1][:, None]
+        del rows
+        line = np.arange(rows_of.size)
+        total = running[line, n[:, 0] - 1][:, None]
         below = running[:, :-1]
         k = column[None, 1:]
+        # k (n - k) (below / k - (total - below) / (n - k))^2, in place: these arrays are the
+        # size of every core pixel, and fresh memory costs page faults.
+        weight = n - k
         with np.errstate(divide="ignore", invalid="ignore"):
-            spread = k * (n - k) * (below / k - (total - below) / (n - k)) ** 2
+            upper = total - below
+            upper /= weight
+            spread = below / k
+            spread -= upper
+            del upper
+            np.square(spread, out=spread)
+            weight *= k
+            spread *= weight
         spread[~valid[:, 1:]] = -np.inf
         i = np.argmax(spread, axis=1)
-        line = np.arange(rows_of.size)
-        levels[rows_of] = 0.5 * (rows[line, i] + rows[line, i + 1])
+        first = starts[rows_of] + i
+        levels[rows_of] = 0.5 * (ordered[first] + ordered[first + 1])
     return levels
 
 
