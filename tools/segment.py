@@ -1167,13 +1167,19 @@ def _group_order(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return order[np.argsort(grouped, kind="stable")]
 
 
+def _sorted_groups(values: np.ndarray, groups: np.ndarray,
+                   n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values`` sorted within each group, groups one after another, with each group's count
+    and first position ``(n_groups,)``."""
+    counts = np.bincount(groups, minlength=n_groups)
+    return values[_group_order(values, groups)], counts, np.cumsum(counts) - counts
+
+
 def _group_medians(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """Median ``(n_groups,)`` of the ``values`` in each group ``0..n_groups-1``, computed as
     ``np.median`` does (the mean of the two middle values) from one sort for all groups; 0 for
     an empty group."""
-    ordered = values[_group_order(values, groups)]
-    counts = np.bincount(groups, minlength=n_groups)
-    starts = np.cumsum(counts) - counts
+    ordered, counts, starts = _sorted_groups(values, groups, n_groups)
     held = counts > 0
     medians = np.zeros(n_groups, dtype=values.dtype)
     medians[held] = 0.5 * (ordered[(starts + (counts - 1) // 2)[held]]
@@ -1188,10 +1194,8 @@ def _group_otsu(values: np.ndarray, groups: np.ndarray, n_groups: int,
     Exact, over every split of a group's sorted values; groups of similar size share one
     padded array, so that each row's running sum is that group's own.
     """
-    order = _group_order(values, groups)
-    ordered = values[order].astype(np.float64)
-    counts = np.bincount(groups, minlength=n_groups)
-    starts = np.cumsum(counts) - counts
+    ordered, counts, starts = _sorted_groups(values, groups, n_groups)
+    ordered = ordered.astype(np.float64)
     levels = np.full(n_groups, np.nan)
     members = np.flatnonzero(wanted & (counts >= 2))
     if members.size == 0:
