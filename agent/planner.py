@@ -460,8 +460,12 @@ _EXCLUDING = re.compile(
     r"\b(exclud\w*|without|leav\w*|left out|ignor\w*|not|no|except|drop\w*|discard\w*|"
     r"remov\w*|skip\w*|only|whole|complete|entire|inner|interior|away from)\b", re.IGNORECASE)
 _INCLUDING = re.compile(
-    r"\b(includ\w*|as well|too|also|even|do not|don't|never|keep(?:ing)? (?:all|every|them))\b",
+    r"\b(includ\w*|as well|too|also|even|do not|don't|never|no matter|regardless|"
+    r"keep(?:ing)? (?:all|every|them))\b",
     re.IGNORECASE)
+_BORDER = re.compile(
+    r"\b(borders?|edges?|boundar\w*|margins?|frame|cut[- ]?off|cut by|cut|partial\w*|"
+    r"touch\w*|whole|complete|entire|inner|interior|fully|field of view)\b", re.IGNORECASE)
 _EXCLUDERS = ("remove_border_objects",)
 """Tools that leave objects out: offered only when the request asks for it."""
 
@@ -471,8 +475,11 @@ def asks_to_exclude(request: str, name: str) -> bool:
 
     "Count the blobs, also those touching the border" names the border, and small models then
     remove the border objects it asked to keep. A tool that drops objects is offered when the
-    request says to exclude ("leave out", "ignore", "not touching", "only whole") and does not
-    say to keep them ("including", "too", "as well", "do not drop").
+    request speaks of the border or of whole objects, says to exclude ("leave out", "ignore",
+    "not touching", "only whole") and does not say to keep them ("including", "too", "as
+    well", "do not drop"). An excluding word alone is not enough: "Respond with the number
+    only" asks for no border rule, and with the tool offered the 1.5B model removed the border
+    objects of every image it counted.
 
     Examples
     --------
@@ -481,12 +488,16 @@ def asks_to_exclude(request: str, name: str) -> bool:
     True
     >>> asks_to_exclude("count all the cells, the ones at the edge too", "remove_border_objects")
     False
+    >>> asks_to_exclude("count the cells in a.tif; give me the number only",
+    ...                 "remove_border_objects")
+    False
     >>> asks_to_exclude("count the cells", "segment_objects")
     True
     """
     if name not in _EXCLUDERS:
         return True
-    return bool(_EXCLUDING.search(request)) and not _INCLUDING.search(request)
+    return (bool(_BORDER.search(request)) and bool(_EXCLUDING.search(request))
+            and not _INCLUDING.search(request))
 
 
 _TOOL_WORDS = {
@@ -671,7 +682,7 @@ class Agent:
         names = named_tools(request, self.registry)
         names += list(self.retriever.shortlist_tools(request, k=self.max_tools))
         for example in examples:
-            names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
+            names += _calls(example)
         if self.history:
             names += re.findall(r"=\s*([a-z][a-z0-9_]*)\(", self.history[-1][1])
         # Most requests about objects need a segmenter and the objects' table.
@@ -846,10 +857,15 @@ class Agent:
             return self._finish(request, f"I could not read the input: {exc}", [], [], None,
                                 None, stats, start, stopped="errors")
         files = named_files(request)
-        examples = self.examples(request, k=3)
+        found = list(self.examples(request, k=3))
         hits = (list(self.retriever.search(request, k=3))
                 if not files and is_question(request) else [])
-        tools = self.shortlist(request, examples)
+        tools = self.shortlist(request, found)
+        # An example that calls a tool the request is not offered would show a step the
+        # grammar forbids ("Respond with the number only" found border-removal examples).
+        # (Examples are shown without open_image when the files are read as stated.)
+        offered = set(tools) | ({"open_image"} if self.stated else set())
+        examples = [e for e in found if set(_calls(e)) <= offered]
         user = self.user_prompt(request, variables, tools, examples, hits)
         grammar, schema = self._constraints(request, tools, variables,
                                             first=opening_tools(request, tools, self.registry))
@@ -971,6 +987,11 @@ class Agent:
 
 _OPEN_LINE = re.compile(r'^\s*([A-Za-z_]\w*)\s*=\s*open_image\(\s*path\s*=\s*"([^"]+)"[^\n]*\)\s*$',
                         re.MULTILINE)
+
+
+def _calls(example: Any) -> list[str]:
+    """The tools a worked example's plan calls, in order."""
+    return re.findall(r"=\s*([a-z][a-z0-9_]*)\(", str(getattr(example, "plan", "")))
 
 
 def _without_open_image(plan_text: str) -> str:

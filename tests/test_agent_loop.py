@@ -349,3 +349,32 @@ def test_a_conceptual_question_may_only_be_replied_to() -> None:
     text = plan_grammar(tools.load_all(), ["denoise_nlm"], variables={"nuclei": "image"},
                         reply_only=True)
     assert text.splitlines()[0] == "root ::= reply"
+
+
+@pytest.mark.parametrize(("request_text", "offered"), [
+    ("Count the bright cells in cells.tif. Give the number only, no words.", False),
+    ("cells.tif: I only need the object count", False),
+    ("Do not explain, just count the cells in cells.tif", False),
+    ("Count the cells in cells.tif but not the ones on the image edge", True),
+    ("How many complete cells are there in cells.tif, leaving out partial ones?", True),
+    ("Count every cell in cells.tif, the ones touching the border included", False),
+])
+def test_border_removal_is_offered_and_shown_only_when_the_request_asks_for_it(
+        data_dir: Path, request_text: str, offered: bool) -> None:
+    """An excluding word alone ("only", "no", "not") asks for no border rule: the tool is not
+    in the grammar, and no worked example that calls it is shown."""
+    from rag_index.cookbook import search
+
+    count = plan("labels1 = segment_objects(image=cells)", "answer(count(labels1))")
+    workspace = Workspace([data_dir], output_root=data_dir.parent / "out")
+    everything = load_registry()
+    agent = Agent(ScriptedChatModel(replies=[count]), session=Session(workspace),
+                  registry=everything, retriever=KeywordRetriever(everything),
+                  examples=lambda request, k=3: list(search(request, k=k)),
+                  model_info=ModelInfo("scripted", "scripted"))
+    reply = agent.ask(request_text)
+    assert reply.values == [6]
+    seen = agent.model.seen[0]
+    assert ('"remove_border_objects("' in seen["grammar"]) is offered
+    if not offered:
+        assert "remove_border_objects" not in seen["user"]
