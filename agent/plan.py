@@ -479,7 +479,7 @@ def _call(node: ast.stmt) -> Call:
             f"are allowed in a plan, not {ast.unparse(node).splitlines()[0]!r}")
     if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Name):
         raise PlanSyntaxError(
-            f"line {line}: expected a tool call such as labels = threshold_labeling(image=x), "
+            f"line {line}: expected a tool call such as labels = segment_objects(image=x), "
             f"got {ast.unparse(value)!r}")
     name = value.func.id
     if value.args:
@@ -679,8 +679,7 @@ def _a(kind: str) -> str:
 
 def _kind_hint(expected: str, given: str, name: str) -> str:
     if expected == "labels" and given == "image":
-        return (f"; segment it first, e.g. labels = segment_objects(image={name}) or "
-                f"threshold_labeling(image={name})")
+        return f"; segment it first, e.g. labels = segment_objects(image={name})"
     if expected == "table" and given in ("labels", "image"):
         return "; measure the objects first, e.g. table = measure_objects(labels=...)"
     return ""

@@ -506,10 +506,14 @@ _TOOL_WORDS = {
         re.IGNORECASE),
     "estimate_object_scale": re.compile(
         r"\b(scale|radius|radii|typical size|how big|estimat\w*)\b", re.IGNORECASE),
+    "threshold_labeling": re.compile(
+        r"\b(threshold\w*|otsu|li|triangle|yen|binar\w*|connected (?:objects|components|"
+        r"regions))\b", re.IGNORECASE),
 }
 """Tools a small model reaches for by mistake ("mean intensity" got colocalization, "the
-size of every object" got the scale estimate): offered only when the request speaks of what
-they do."""
+size of every object" got the scale estimate, "how many blobs" got a plain threshold, which
+merges touching objects, where ``segment_objects`` picks the method): offered only when the
+request speaks of what they do."""
 
 
 def asks_for_tool(request: str, name: str) -> bool:
@@ -691,7 +695,8 @@ class Agent:
             names = [n for n in names if n != "open_image"]  # the files are read as stated
         named = set(named_tools(request, self.registry))
         return [n for n in dict.fromkeys(names) if n in self.registry
-                and asks_to_exclude(request, n) and asks_for_tool(request, n)
+                and asks_to_exclude(request, n)
+                and (n == self.segmenter or asks_for_tool(request, n))
                 and (n in named or asks_for_category(request, self.registry.get(n).category))]
 
     def user_prompt(self, request: str, variables: dict[str, Binding], tools: Sequence[str],

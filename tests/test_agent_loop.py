@@ -378,3 +378,30 @@ def test_border_removal_is_offered_and_shown_only_when_the_request_asks_for_it(
     assert ('"remove_border_objects("' in seen["grammar"]) is offered
     if not offered:
         assert "remove_border_objects" not in seen["user"]
+
+
+@pytest.mark.parametrize(("request_text", "offered"), [
+    ("How many blobs are in cells.tif? Respond with the number only.", False),
+    ("cells.tif: number of cells?", False),
+    ("Threshold cells.tif with Otsu and count the connected objects.", True),
+    ("Binarize cells.tif and count the regions", True),
+])
+def test_a_plain_threshold_is_offered_only_when_the_request_asks_for_one(
+        data_dir: Path, request_text: str, offered: bool) -> None:
+    """For "how many" the default segmenter picks the method; a plain threshold, which
+    merges touching objects, is in the grammar only when the request speaks of one."""
+    from rag_index.cookbook import search
+
+    tool = "threshold_labeling" if offered else "segment_objects"
+    count = plan(f"labels1 = {tool}(image=cells)", "answer(count(labels1))")
+    workspace = Workspace([data_dir], output_root=data_dir.parent / "out")
+    everything = load_registry()
+    agent = Agent(ScriptedChatModel(replies=[count]), session=Session(workspace),
+                  registry=everything, retriever=KeywordRetriever(everything),
+                  examples=lambda request, k=3: list(search(request, k=k)),
+                  model_info=ModelInfo("scripted", "scripted"))
+    reply = agent.ask(request_text)
+    assert reply.values == [6]
+    seen = agent.model.seen[0]
+    assert ('"threshold_labeling("' in seen["grammar"]) is offered
+    assert '"segment_objects("' in seen["grammar"]
